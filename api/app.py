@@ -1,0 +1,138 @@
+"""The application factory. Nothing connects, schedules or reads a secret until it is called."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.controllers.facilities import FacilityController
+from api.controllers.system import AuthController, ReferenceController, health
+from api.deps import DEPENDENCIES
+from api.errors import EXCEPTION_HANDLERS
+from api.guards import authorize, public
+from api.state import BrokerState, Clock, system_clock
+from api.views import PAGE_HANDLERS
+from broker.crypto import AddressCipher, Passwords
+from broker.db.engine import make_engine
+from broker.domain.rules import load_rules
+from broker.settings import Settings
+
+request_log = logging.getLogger("broker.requests")
+
+
+def access_log_middleware(app: ASGIApp) -> ASGIApp:
+    """One line per request: method, path (never the query or body), status, duration."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            request_log.info(
+                "%s %s %s %.1fms", scope["method"], scope["path"], status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    return middleware
+
+
+def _format_when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _register_filters(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["when"] = _format_when
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
+    """Build the app for ``settings``. The database engine is created here but connects
+    only on first use; the caller disposes of it through the app's shutdown hook."""
+    settings = settings.validate()
+    rules = load_rules(settings.data_dir)
+    engine = make_engine(settings.database_url)
+    state = BrokerState(
+        settings=settings,
+        engine=engine,
+        rules=rules,
+        cipher=AddressCipher(settings.address_key_bytes),
+        passwords=Passwords(),
+        clock=clock,
+    )
+
+    def dispose_engine() -> None:
+        engine.dispose()
+
+    static_router = create_static_files_router(
+        path="/static",
+        directories=[settings.templates_dir / "static"],
+        opt=public(via="cookie"),
+        include_in_schema=False,
+    )
+    app = Litestar(
+        route_handlers=[
+            health,
+            AuthController,
+            ReferenceController,
+            FacilityController,
+            *PAGE_HANDLERS,
+            static_router,
+        ],
+        guards=[authorize],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[access_log_middleware],
+        template_config=TemplateConfig(
+            directory=settings.templates_dir,
+            engine=JinjaTemplateEngine,
+            engine_callback=_register_filters,
+        ),
+        csrf_config=CSRFConfig(
+            secret=settings.token_secret,
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="strict",
+            # The JSON API authenticates with bearer headers only, which a browser never
+            # sends on its own, so cross-site forgery cannot reach it.
+            exclude=["/api/", "/health", "/schema"],
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Shelter placement and capacity broker",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            openapi_router=Router(path="/schema", route_handlers=[], opt=public()),
+        ),
+        logging_config=LoggingConfig(
+            log_exceptions="never",
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=[dispose_engine],
+        debug=False,
+    )
+    app.state.broker = state
+    return app
+
+

@@ -1,0 +1,64 @@
+"""Dependency providers: one database transaction per request, the actor, the clock.
+
+The session is opened lazily by SQLAlchemy; it is committed after the handler has built
+its response and rolled back if anything raised, so a failed request writes nothing.
+Handlers of write requests get a SQLite ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import datetime
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from sqlmodel import Session
+
+from api.state import BrokerState
+from broker.db.engine import open_session
+from broker.domain.access import Principal
+from broker.errors import Unauthenticated
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def broker_state(request: Request[Any, Any, Any]) -> BrokerState:
+    state: BrokerState = request.app.state.broker
+    return state
+
+
+def provide_broker(request: Request[Any, Any, Any]) -> BrokerState:
+    return broker_state(request)
+
+
+def provide_session(request: Request[Any, Any, Any]) -> Generator[Session, None, None]:
+    writes = request.method not in READ_METHODS or bool(request.route_handler.opt.get("writes"))
+    session = open_session(broker_state(request).engine, write=writes)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Principal:
+    principal = request.scope.get("user")
+    if not isinstance(principal, Principal):
+        raise Unauthenticated("sign in first")
+    return principal
+
+
+def provide_now(request: Request[Any, Any, Any]) -> datetime:
+    return broker_state(request).clock()
+
+
+DEPENDENCIES = {
+    "broker": Provide(provide_broker, sync_to_thread=False),
+    "db": Provide(provide_session),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+    "now": Provide(provide_now, sync_to_thread=False),
+}

@@ -1,0 +1,138 @@
+"""Every error the app returns, mapped in one place.
+
+JSON callers get ``{"error": {"status", "code", "message", "details"}}`` whatever went
+wrong; HTML pages get the error page, or the login page when a sign-in is needed.
+
+    broker.errors.BrokerError subclasses   their own status (422, 401, 403, 404, 409, 429)
+    litestar ValidationException           422 the body does not fit the schema
+    litestar ClientException               400 malformed JSON or parameters
+    litestar HTTPException (others)        its status (404 no route, 405, 413 too large ...)
+    anything else                          500 with a fixed message; only the exception's
+                                           type and stack are logged, never its text, so no
+                                           stored value can reach the log through an error
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import ClientException, HTTPException, ValidationException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from broker.errors import BrokerError, Unauthenticated
+
+log = logging.getLogger("broker.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+}
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    if request.url.path.startswith("/api/") or request.url.path.startswith("/schema"):
+        return False
+    policy = getattr(request.scope.get("route_handler"), "opt", {}).get("policy")
+    if policy is not None:
+        return getattr(policy, "via", "") == "cookie"
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _render(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+) -> Response[Any]:
+    if _wants_html(request):
+        if status == 401:
+            return Redirect(path="/login", status_code=303)
+        return Template(  # type: ignore[return-value]
+            template_name="error.html",
+            context={"status": status, "message": message},
+            status_code=status,
+        )
+    return Response(
+        content={"error": {"status": status, "code": code, "message": message, "details": details or []}},
+        status_code=status,
+        media_type=MediaType.JSON,
+    )
+
+
+def error_response(request: Request[Any, Any, Any], exc: BrokerError) -> Response[Any]:
+    """The response for ``exc`` without raising it: used where the transaction must still
+    commit (a failed login is recorded before it is refused)."""
+    return broker_error_handler(request, exc)
+
+
+def broker_error_handler(request: Request[Any, Any, Any], exc: BrokerError) -> Response[Any]:
+    if exc.status_code >= 500:
+        return unexpected_error_handler(request, exc)
+    return _render(
+        request, status=exc.status_code, code=exc.code, message=exc.message, details=exc.details
+    )
+
+
+def _validation_details(extra: Any) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            details.append({"field": str(item.get("key", "")), "message": str(item.get("message", ""))})
+    return details
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        return unexpected_error_handler(request, exc)
+    if isinstance(exc, ValidationException):
+        details = _validation_details(exc.extra)
+        summary = "; ".join(
+            f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details
+        )
+        return _render(
+            request,
+            status=422,
+            code="invalid_input",
+            message=f"the request does not fit the schema: {summary or exc.detail}",
+            details=details,
+        )
+    if isinstance(exc, ClientException) and status == 400:
+        return _render(
+            request, status=400, code="bad_request", message=f"malformed request: {exc.detail}"
+        )
+    return _render(request, status=status, code=_HTTP_CODES.get(status, "error"), message=str(exc.detail))
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "unexpected %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, stack
+    )
+    return _render(
+        request,
+        status=HTTP_500_INTERNAL_SERVER_ERROR,
+        code="internal_error",
+        message="the broker could not complete this request; nothing was changed",
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    BrokerError: broker_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}

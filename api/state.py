@@ -1,0 +1,37 @@
+"""What the app holds for its lifetime: settings, engine, rules, keys and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from broker.crypto import AddressCipher, Passwords
+from broker.domain.rules import Rules
+from broker.settings import Settings
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class BrokerState:
+    settings: Settings
+    engine: Engine
+    rules: Rules
+    cipher: AddressCipher
+    passwords: Passwords
+    clock: Clock
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(minutes=self.settings.stale_after_minutes)
+
+    @property
+    def token_ttl(self) -> timedelta:
+        return timedelta(minutes=self.settings.token_ttl_minutes)

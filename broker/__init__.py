@@ -1,0 +1,1 @@
+"""Shelter placement and capacity broker: domain rules, persistence, services and CLI."""

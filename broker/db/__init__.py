@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engines and units of work, migrations."""

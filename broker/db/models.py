@@ -1,0 +1,150 @@
+"""SQLModel tables. Rows only: behaviour lives in ``broker.domain`` and ``broker.services``.
+
+Times are stored as naive UTC and handed back timezone-aware, so SQLite and PostgreSQL
+behave alike. A facility's street address exists here only as AES-GCM ciphertext.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _time(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Operator(SQLModel, table=True):
+    __tablename__ = "operators"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    # An operator running several kinds in one house may move families between them.
+    flexible_transfers: bool = False
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Facility(SQLModel, table=True):
+    __tablename__ = "facilities"
+    # The last line of defence: no code path may store a capacity outside its totals.
+    __table_args__ = (
+        sa.CheckConstraint("total_units >= 1 AND total_beds >= total_units", name="ck_totals"),
+        sa.CheckConstraint(
+            "reported_free_units >= 0 AND reported_free_units <= total_units", name="ck_free_units"
+        ),
+        sa.CheckConstraint(
+            "reported_free_beds >= 0 AND reported_free_beds <= total_beds", name="ck_free_beds"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=40, index=True)
+    operator_id: int = Field(foreign_key="operators.id", index=True)
+    region: str = Field(max_length=80, index=True)
+    total_units: int
+    total_beds: int
+    boys_max_age: int | None = None
+    admits_adult_men: bool = False
+    wheelchair_units: int = 0
+    accepts_pets: bool = False
+    languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    night_admission: bool = False
+    accepts_reentry: bool = True
+    meeting_point: str = Field(max_length=1000)
+    address_ciphertext: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
+    )
+    reported_free_units: int = 0
+    reported_free_beds: int = 0
+    capacity_reported_at: datetime | None = _time(nullable=True)
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class CapacityReport(SQLModel, table=True):
+    """Every report a shelter makes, kept with its time and author."""
+
+    __tablename__ = "capacity_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    facility_id: int = Field(foreign_key="facilities.id", index=True)
+    free_units: int
+    free_beds: int
+    reported_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    reported_by_user_id: int | None = Field(default=None, foreign_key="users.id")
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    role: str = Field(max_length=20)
+    password_hash: str | None = Field(default=None, max_length=200)
+    active: bool = True
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class UserFacility(SQLModel, table=True):
+    """Which facilities a shelter_staff account works for."""
+
+    __tablename__ = "user_facilities"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    facility_id: int = Field(foreign_key="facilities.id", primary_key=True, index=True)
+
+
+class Credential(SQLModel, table=True):
+    """A login session token or an API key; only a keyed hash of the secret is stored."""
+
+    __tablename__ = "credentials"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    kind: str = Field(max_length=20)  # "session" or "api_key"
+    label: str = Field(default="", max_length=200)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    expires_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which object, and when. Details never hold an address or a name."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    actor_user_id: int | None = Field(default=None, foreign_key="users.id")
+    actor_role: str = Field(default="", max_length=20)
+    action: str = Field(max_length=60, index=True)
+    subject_type: str = Field(default="", max_length=40)
+    subject_id: str = Field(default="", max_length=80)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))

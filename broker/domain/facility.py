@@ -1,0 +1,113 @@
+"""Rules a facility's registry entry and its capacity reports must obey (pure functions)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from broker.domain.rules import FacilityKind, Rules
+from broker.errors import InvalidInput
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
+MAX_UNITS = 1_000
+MAX_BEDS = 5_000
+OLDEST_CHILD_AGE = 17
+
+
+@dataclass(frozen=True, slots=True)
+class FacilitySpec:
+    """Everything an admin sets about a facility (capacity reports are separate)."""
+
+    name: str
+    kind: str
+    operator: str
+    region: str
+    total_units: int
+    total_beds: int
+    boys_max_age: int | None
+    admits_adult_men: bool
+    wheelchair_units: int
+    accepts_pets: bool
+    languages: tuple[str, ...]
+    night_admission: bool
+    accepts_reentry: bool
+    meeting_point: str
+
+    def merged(self, changes: dict[str, Any]) -> FacilitySpec:
+        known = {f.name for f in fields(self)}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update({key: value for key, value in changes.items() if key in known})
+        if "languages" in changes:
+            values["languages"] = tuple(changes["languages"])
+        return FacilitySpec(**values)
+
+
+def _problem(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def facility_problems(spec: FacilitySpec, rules: Rules) -> list[dict[str, str]]:
+    """Every rule the spec breaks, as ``{"field", "message"}`` entries (empty when valid)."""
+    problems: list[dict[str, str]] = []
+    for field_name in ("name", "operator", "meeting_point"):
+        if not getattr(spec, field_name).strip():
+            problems.append(_problem(field_name, "must not be empty"))
+    kind_values = [kind.value for kind in FacilityKind]
+    if spec.kind not in kind_values:
+        problems.append(_problem("kind", f"unknown kind; use one of: {', '.join(kind_values)}"))
+    if not rules.has_region(spec.region):
+        problems.append(_problem("region", "unknown region; GET /api/v1/regions lists them"))
+    if not 1 <= spec.total_units <= MAX_UNITS:
+        problems.append(_problem("total_units", f"must be between 1 and {MAX_UNITS}"))
+    if not 1 <= spec.total_beds <= MAX_BEDS:
+        problems.append(_problem("total_beds", f"must be between 1 and {MAX_BEDS}"))
+    elif spec.total_beds < spec.total_units:
+        problems.append(_problem("total_beds", "must be at least total_units (a unit has a bed)"))
+    if spec.boys_max_age is not None and not 0 <= spec.boys_max_age <= OLDEST_CHILD_AGE:
+        problems.append(_problem("boys_max_age", f"must be null or 0-{OLDEST_CHILD_AGE}"))
+    if not 0 <= spec.wheelchair_units <= max(spec.total_units, 0):
+        problems.append(_problem("wheelchair_units", "must be between 0 and total_units"))
+    if spec.kind in kind_values and spec.admits_adult_men:
+        rule = rules.kind(spec.kind)
+        if not rule.may_admit_adult_men:
+            problems.append(
+                _problem("admits_adult_men", f"a {rule.label.lower()} never admits adult men")
+            )
+    bad_codes = [code for code in spec.languages if not LANGUAGE_CODE.match(code)]
+    if bad_codes:
+        problems.append(_problem("languages", "use lowercase ISO 639 codes such as 'hu' or 'rom'"))
+    if len(set(spec.languages)) != len(spec.languages):
+        problems.append(_problem("languages", "must not repeat a language"))
+    return problems
+
+
+def check_facility(spec: FacilitySpec, rules: Rules) -> None:
+    problems = facility_problems(spec, rules)
+    if problems:
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise InvalidInput(f"invalid facility: {summary}", details=problems)
+
+
+def check_capacity_report(
+    *, free_units: int, free_beds: int, total_units: int, total_beds: int
+) -> None:
+    """A report must fit the facility: 0 <= free <= total, and no free beds without a unit."""
+    problems: list[dict[str, str]] = []
+    if not 0 <= free_units <= total_units:
+        problems.append(_problem("free_units", f"must be between 0 and {total_units} (total)"))
+    if not 0 <= free_beds <= total_beds:
+        problems.append(_problem("free_beds", f"must be between 0 and {total_beds} (total)"))
+    if not problems and free_units > 0 and free_beds < free_units:
+        problems.append(_problem("free_beds", "each free unit needs at least one free bed"))
+    if not problems and free_units == 0 and free_beds > 0:
+        problems.append(_problem("free_beds", "free beds without a free unit cannot be used"))
+    if problems:
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise InvalidInput(f"invalid capacity report: {summary}", details=problems)
+
+
+def is_stale(reported_at: datetime | None, *, now: datetime, limit: timedelta) -> bool:
+    """A facility that never reported, or reported longer ago than the limit, is stale."""
+    return reported_at is None or now - reported_at > limit

@@ -1,0 +1,72 @@
+"""Facility street addresses: the one place in the broker where one may be read.
+
+Only the facility's own staff and admins get here, and every read and write is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from broker.crypto import AddressCipher
+from broker.db.models import Facility
+from broker.domain.access import Principal, ensure_own_facility_or_admin
+from broker.errors import InvalidInput, NotFound
+from broker.services.audit import audit_record
+
+MAX_ADDRESS_LENGTH = 500
+
+
+def _facility(session: Session, facility_id: int, *, for_update: bool) -> Facility:
+    statement = select(Facility).where(Facility.id == facility_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = session.exec(statement).first()
+    if row is None:
+        raise NotFound(f"no facility with id {facility_id}")
+    return row
+
+
+def address_set(
+    *,
+    session: Session,
+    cipher: AddressCipher,
+    facility_id: int,
+    address: str,
+    actor: Principal,
+    now: datetime,
+) -> None:
+    ensure_own_facility_or_admin(actor, facility_id)
+    address = address.strip()
+    if not address:
+        raise InvalidInput("address must not be empty", details=[{"field": "address", "message": "empty"}])
+    if len(address) > MAX_ADDRESS_LENGTH:
+        raise InvalidInput(
+            f"address is longer than {MAX_ADDRESS_LENGTH} characters",
+            details=[{"field": "address", "message": "too long"}],
+        )
+    row = _facility(session, facility_id, for_update=True)
+    row.address_ciphertext = cipher.encrypt(facility_id, address)
+    row.updated_at = now
+    session.add(row)
+    audit_record(
+        session=session, now=now, actor=actor, action="address.write",
+        subject_type="facility", subject_id=facility_id,
+    )
+
+
+def address_read(
+    *, session: Session, cipher: AddressCipher, facility_id: int, actor: Principal, now: datetime
+) -> str:
+    """Decrypt the address for its own staff or an admin; the read itself is recorded."""
+    ensure_own_facility_or_admin(actor, facility_id)
+    row = _facility(session, facility_id, for_update=False)
+    if row.address_ciphertext is None:
+        raise NotFound(f"facility {facility_id} has no address on record")
+    address = cipher.decrypt(facility_id, row.address_ciphertext)
+    audit_record(
+        session=session, now=now, actor=actor, action="address.read",
+        subject_type="facility", subject_id=facility_id,
+    )
+    return address

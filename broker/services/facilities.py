@@ -1,0 +1,247 @@
+"""The facility registry: admins write entries, counsellors and admins read them.
+
+A :class:`FacilityView` is what leaves this module, and it has no address field at all:
+the one way to an address is ``broker.services.addresses``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from broker.db.models import Facility, Operator
+from broker.domain.access import Principal
+from broker.domain.facility import FacilitySpec, check_facility, is_stale
+from broker.domain.rules import Rules
+from broker.errors import InvalidInput, NotFound
+from broker.services.audit import audit_record
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityView:
+    id: int
+    name: str
+    kind: str
+    operator: str
+    region: str
+    total_units: int
+    total_beds: int
+    boys_max_age: int | None
+    admits_adult_men: bool
+    wheelchair_units: int
+    accepts_pets: bool
+    languages: list[str]
+    night_admission: bool
+    accepts_reentry: bool
+    meeting_point: str
+    free_units: int
+    free_beds: int
+    capacity_reported_at: datetime | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityFilter:
+    kind: str | None = None
+    region: str | None = None
+    with_free_units: bool = False
+    ids: frozenset[int] | None = None
+
+
+def _view(row: Facility, operator_name: str, *, now: datetime, stale_after: timedelta) -> FacilityView:
+    assert row.id is not None
+    return FacilityView(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        operator=operator_name,
+        region=row.region,
+        total_units=row.total_units,
+        total_beds=row.total_beds,
+        boys_max_age=row.boys_max_age,
+        admits_adult_men=row.admits_adult_men,
+        wheelchair_units=row.wheelchair_units,
+        accepts_pets=row.accepts_pets,
+        languages=list(row.languages),
+        night_admission=row.night_admission,
+        accepts_reentry=row.accepts_reentry,
+        meeting_point=row.meeting_point,
+        free_units=row.reported_free_units,
+        free_beds=row.reported_free_beds,
+        capacity_reported_at=row.capacity_reported_at,
+        stale=is_stale(row.capacity_reported_at, now=now, limit=stale_after),
+    )
+
+
+def _spec_of(row: Facility, operator_name: str) -> FacilitySpec:
+    return FacilitySpec(
+        name=row.name,
+        kind=row.kind,
+        operator=operator_name,
+        region=row.region,
+        total_units=row.total_units,
+        total_beds=row.total_beds,
+        boys_max_age=row.boys_max_age,
+        admits_adult_men=row.admits_adult_men,
+        wheelchair_units=row.wheelchair_units,
+        accepts_pets=row.accepts_pets,
+        languages=tuple(row.languages),
+        night_admission=row.night_admission,
+        accepts_reentry=row.accepts_reentry,
+        meeting_point=row.meeting_point,
+    )
+
+
+def operator_get_or_create(*, session: Session, name: str, now: datetime) -> Operator:
+    name = name.strip()
+    operator = session.exec(select(Operator).where(Operator.name == name)).first()
+    if operator is None:
+        operator = Operator(name=name, created_at=now)
+        session.add(operator)
+        session.flush()
+    return operator
+
+
+def _apply_spec(row: Facility, spec: FacilitySpec, operator_id: int) -> None:
+    row.name = spec.name.strip()
+    row.kind = spec.kind
+    row.operator_id = operator_id
+    row.region = spec.region
+    row.total_units = spec.total_units
+    row.total_beds = spec.total_beds
+    row.boys_max_age = spec.boys_max_age
+    row.admits_adult_men = spec.admits_adult_men
+    row.wheelchair_units = spec.wheelchair_units
+    row.accepts_pets = spec.accepts_pets
+    row.languages = list(spec.languages)
+    row.night_admission = spec.night_admission
+    row.accepts_reentry = spec.accepts_reentry
+    row.meeting_point = spec.meeting_point.strip()
+
+
+# --- writes -----------------------------------------------------------------------------
+
+
+def facility_create(
+    *, session: Session, rules: Rules, spec: FacilitySpec, actor: Principal | None, now: datetime
+) -> Facility:
+    """Register a facility. It starts with no free places and no report (so: stale)."""
+    check_facility(spec, rules)
+    operator = operator_get_or_create(session=session, name=spec.operator, now=now)
+    assert operator.id is not None
+    row = Facility(
+        name="",
+        kind="",
+        operator_id=operator.id,
+        region="",
+        total_units=1,
+        total_beds=1,
+        meeting_point="",
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_spec(row, spec, operator.id)
+    session.add(row)
+    session.flush()
+    audit_record(
+        session=session, now=now, actor=actor, action="facility.create",
+        subject_type="facility", subject_id=row.id or "",
+    )
+    return row
+
+
+def facility_update(
+    *,
+    session: Session,
+    rules: Rules,
+    facility_id: int,
+    changes: dict[str, Any],
+    actor: Principal | None,
+    now: datetime,
+) -> Facility:
+    """Change registry fields; the merged entry is validated whole, and must still hold
+    the facility's current free places."""
+    row = _facility_row(session, facility_id, for_update=True)
+    operator = session.get(Operator, row.operator_id)
+    assert operator is not None
+    spec = _spec_of(row, operator.name).merged(changes)
+    check_facility(spec, rules)
+    if row.reported_free_units > spec.total_units or row.reported_free_beds > spec.total_beds:
+        raise InvalidInput(
+            "the new totals are below the facility's reported free places; "
+            "the facility must report its capacity again first",
+            details=[{"field": "total_units", "message": "below reported free places"}],
+        )
+    new_operator = operator
+    if spec.operator.strip() != operator.name:
+        new_operator = operator_get_or_create(session=session, name=spec.operator, now=now)
+    assert new_operator.id is not None
+    _apply_spec(row, spec, new_operator.id)
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+    audit_record(
+        session=session, now=now, actor=actor, action="facility.update",
+        subject_type="facility", subject_id=facility_id, detail={"fields": sorted(changes)},
+    )
+    return row
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def _facility_row(session: Session, facility_id: int, *, for_update: bool = False) -> Facility:
+    statement = select(Facility).where(Facility.id == facility_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = session.exec(statement).first()
+    if row is None:
+        raise NotFound(f"no facility with id {facility_id}")
+    return row
+
+
+def facility_get(
+    *, session: Session, facility_id: int, now: datetime, stale_after: timedelta
+) -> FacilityView:
+    statement = (
+        select(Facility, Operator.name)
+        .join(Operator, Operator.id == Facility.operator_id)  # type: ignore[arg-type]
+        .where(Facility.id == facility_id)
+    )
+    found = session.exec(statement).first()
+    if found is None:
+        raise NotFound(f"no facility with id {facility_id}")
+    row, operator_name = found
+    return _view(row, operator_name, now=now, stale_after=stale_after)
+
+
+def facility_list(
+    *,
+    session: Session,
+    now: datetime,
+    stale_after: timedelta,
+    filters: FacilityFilter = FacilityFilter(),
+) -> list[FacilityView]:
+    statement = select(Facility, Operator.name).join(
+        Operator, Operator.id == Facility.operator_id  # type: ignore[arg-type]
+    )
+    if filters.kind:
+        statement = statement.where(Facility.kind == filters.kind)
+    if filters.region:
+        statement = statement.where(Facility.region == filters.region)
+    if filters.with_free_units:
+        statement = statement.where(Facility.reported_free_units > 0)
+    if filters.ids is not None:
+        statement = statement.where(Facility.id.in_(filters.ids))  # type: ignore[union-attr]
+    statement = statement.order_by(Facility.region, Facility.name, Facility.id)
+    return [
+        _view(row, operator_name, now=now, stale_after=stale_after)
+        for row, operator_name in session.exec(statement).all()
+    ]
+
+
+def view_as_dict(view: FacilityView) -> dict[str, Any]:
+    return asdict(view)

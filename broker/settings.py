@@ -1,0 +1,159 @@
+"""One typed settings object, read from ``BROKER_*`` environment variables.
+
+Demo mode (the default) runs with published demo keys so that a fresh checkout starts with
+one command. Production mode refuses to start when a key is missing, malformed or one of
+the demo keys, because an address encrypted under a published key is not protected.
+Nothing here is read at import time: call :func:`load_settings` from the entry point.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from broker.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _demo_key(label: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(f"broker-demo:{label}".encode()).digest()).decode()
+
+
+DEMO_ADDRESS_KEY = _demo_key("address")
+DEMO_IDENTITY_KEY = _demo_key("identity")
+DEMO_TOKEN_SECRET = _demo_key("token")
+DEMO_AUDIT_KEY = _demo_key("audit")
+_DEMO_KEYS = {DEMO_ADDRESS_KEY, DEMO_IDENTITY_KEY, DEMO_TOKEN_SECRET, DEMO_AUDIT_KEY}
+
+
+def decode_key(value: str, *, name: str) -> bytes:
+    """Decode a url-safe base64 key of exactly 32 bytes, or refuse with the variable's name."""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigurationError(f"{name} is not url-safe base64") from exc
+    if len(raw) != 32:
+        raise ConfigurationError(f"{name} must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: str = "demo"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'broker.db'}"
+    data_dir: Path = PROJECT_ROOT / "data"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    address_key: str = field(default=DEMO_ADDRESS_KEY, repr=False)
+    identity_key: str = field(default=DEMO_IDENTITY_KEY, repr=False)
+    token_secret: str = field(default=DEMO_TOKEN_SECRET, repr=False)
+    audit_key: str = field(default=DEMO_AUDIT_KEY, repr=False)
+    stale_after_minutes: int = 24 * 60
+    token_ttl_minutes: int = 12 * 60
+    max_body_bytes: int = 256 * 1024
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    secure_cookies: bool = False
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def address_key_bytes(self) -> bytes:
+        return decode_key(self.address_key, name="BROKER_ADDRESS_KEY")
+
+    @property
+    def identity_key_bytes(self) -> bytes:
+        return decode_key(self.identity_key, name="BROKER_IDENTITY_KEY")
+
+    @property
+    def token_secret_bytes(self) -> bytes:
+        return decode_key(self.token_secret, name="BROKER_TOKEN_SECRET")
+
+    @property
+    def audit_key_bytes(self) -> bytes:
+        return decode_key(self.audit_key, name="BROKER_AUDIT_KEY")
+
+    def validate(self) -> Settings:
+        """Refuse unsafe or impossible settings; return self so calls can chain."""
+        if self.mode not in {"demo", "production"}:
+            raise ConfigurationError("BROKER_MODE must be 'demo' or 'production'")
+        keys = {
+            "BROKER_ADDRESS_KEY": self.address_key,
+            "BROKER_IDENTITY_KEY": self.identity_key,
+            "BROKER_TOKEN_SECRET": self.token_secret,
+            "BROKER_AUDIT_KEY": self.audit_key,
+        }
+        for name, value in keys.items():
+            if not value:
+                raise ConfigurationError(f"{name} is not set")
+            decode_key(value, name=name)
+            if self.is_production and value in _DEMO_KEYS:
+                raise ConfigurationError(f"{name} is a published demo key; production refuses it")
+        if len(set(keys.values())) != len(keys):
+            raise ConfigurationError("each BROKER_*_KEY/SECRET must be a different key")
+        for name, number in {
+            "BROKER_STALE_AFTER_MINUTES": self.stale_after_minutes,
+            "BROKER_TOKEN_TTL_MINUTES": self.token_ttl_minutes,
+            "BROKER_MAX_BODY_BYTES": self.max_body_bytes,
+        }.items():
+            if number <= 0:
+                raise ConfigurationError(f"{name} must be a positive integer")
+        if self.is_production and not self.secure_cookies:
+            return replace(self, secure_cookies=True)
+        return self
+
+
+_INT_FIELDS = {
+    "stale_after_minutes": "BROKER_STALE_AFTER_MINUTES",
+    "token_ttl_minutes": "BROKER_TOKEN_TTL_MINUTES",
+    "max_body_bytes": "BROKER_MAX_BODY_BYTES",
+    "port": "BROKER_PORT",
+}
+_STR_FIELDS = {
+    "mode": "BROKER_MODE",
+    "database_url": "BROKER_DATABASE_URL",
+    "host": "BROKER_HOST",
+    "log_level": "BROKER_LOG_LEVEL",
+}
+_SECRET_FIELDS = {
+    "address_key": "BROKER_ADDRESS_KEY",
+    "identity_key": "BROKER_IDENTITY_KEY",
+    "token_secret": "BROKER_TOKEN_SECRET",
+    "audit_key": "BROKER_AUDIT_KEY",
+}
+_PATH_FIELDS = {"data_dir": "BROKER_DATA_DIR", "templates_dir": "BROKER_TEMPLATES_DIR"}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build validated settings from the environment (``os.environ`` unless given)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for attr, var in _STR_FIELDS.items():
+        if env.get(var):
+            values[attr] = env[var].strip()
+    mode = str(values.get("mode", "demo"))
+    for attr, var in _SECRET_FIELDS.items():
+        if var in env:
+            values[attr] = env[var].strip()
+        elif mode == "production":
+            values[attr] = ""  # no silent fall-back to a demo key
+    for attr, var in _PATH_FIELDS.items():
+        if env.get(var):
+            values[attr] = Path(env[var])
+    for attr, var in _INT_FIELDS.items():
+        if env.get(var):
+            try:
+                values[attr] = int(env[var])
+            except ValueError as exc:
+                raise ConfigurationError(f"{var} must be an integer, got {env[var]!r}") from exc
+    if env.get("BROKER_SECURE_COOKIES"):
+        values["secure_cookies"] = env["BROKER_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
+    return Settings(**values).validate()  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Pure optimisation for placements: no database or web imports live in this package."""
