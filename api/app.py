@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +22,7 @@ from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.guards import authorize, public
 from api.state import BrokerState, Clock, system_clock
+from api.strict_body import check_strict_json_body
 from api.views import PAGE_HANDLERS
 from broker.crypto import AddressCipher, Passwords
 from broker.db.engine import make_engine
@@ -52,7 +52,10 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, capture)
         finally:
             request_log.info(
-                "%s %s %s %.1fms", scope["method"], scope["path"], status,
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
                 (time.perf_counter() - started) * 1000,
             )
 
@@ -101,6 +104,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             static_router,
         ],
         guards=[authorize],
+        before_request=check_strict_json_body,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[access_log_middleware],
@@ -134,5 +138,3 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     )
     app.state.broker = state
     return app
-
-

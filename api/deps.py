@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlmodel import Session
 
 from api.state import BrokerState
@@ -62,3 +62,9 @@ DEPENDENCIES = {
     "actor": Provide(provide_actor, sync_to_thread=False),
     "now": Provide(provide_now, sync_to_thread=False),
 }
+
+# Handler parameter types naming the dependencies above explicitly.
+Broker = NamedDependency[BrokerState]
+DbSession = NamedDependency[Session]
+Actor = NamedDependency[Principal]
+Now = NamedDependency[datetime]

@@ -23,7 +23,7 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from broker.errors import BrokerError, Unauthenticated
+from broker.errors import BrokerError
 
 log = logging.getLogger("broker.api")
 
@@ -67,7 +67,9 @@ def _render(
             status_code=status,
         )
     return Response(
-        content={"error": {"status": status, "code": code, "message": message, "details": details or []}},
+        content={
+            "error": {"status": status, "code": code, "message": message, "details": details or []}
+        },
         status_code=status,
         media_type=MediaType.JSON,
     )
@@ -91,7 +93,9 @@ def _validation_details(extra: Any) -> list[dict[str, Any]]:
     details: list[dict[str, Any]] = []
     for item in extra if isinstance(extra, list) else []:
         if isinstance(item, dict):
-            details.append({"field": str(item.get("key", "")), "message": str(item.get("message", ""))})
+            details.append(
+                {"field": str(item.get("key", "")), "message": str(item.get("message", ""))}
+            )
     return details
 
 
@@ -115,7 +119,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         return _render(
             request, status=400, code="bad_request", message=f"malformed request: {exc.detail}"
         )
-    return _render(request, status=status, code=_HTTP_CODES.get(status, "error"), message=str(exc.detail))
+    return _render(
+        request, status=status, code=_HTTP_CODES.get(status, "error"), message=str(exc.detail)
+    )
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -63,7 +63,7 @@ class FacilityPatch(Strict):
     total_units: Count | UnsetType = UNSET
     total_beds: Count | UnsetType = UNSET
     meeting_point: Text | UnsetType = UNSET
-    boys_max_age: Annotated[int, Meta(ge=0, le=17)] | None | UnsetType = UNSET
+    boys_max_age: Annotated[int, Meta(ge=0, le=17)] | UnsetType | None = UNSET
     admits_adult_men: bool | UnsetType = UNSET
     wheelchair_units: Count | UnsetType = UNSET
     accepts_pets: bool | UnsetType = UNSET

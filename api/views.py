@@ -6,18 +6,16 @@ token. Like the JSON controllers, each handler parses, calls one service and ren
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
-from sqlmodel import Session
 
+from api.deps import Actor, Broker, DbSession, Now
 from api.guards import SESSION_COOKIE, allow, credential_of, public
-from api.state import BrokerState
 from broker.domain.access import ALL_ROLES, Principal, Role
 from broker.domain.rules import FacilityKind
 from broker.errors import InvalidInput
@@ -36,7 +34,7 @@ def home_for(principal: Principal) -> str:
     return HOME_BY_ROLE.get(principal.role, "/home")
 
 
-def _session_cookie(broker: BrokerState, value: str, *, max_age: int) -> Cookie:
+def _session_cookie(broker: Broker, value: str, *, max_age: int) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE,
         value=value,
@@ -60,7 +58,7 @@ async def login_page() -> Template:
 
 
 @post("/login", opt=public(via="cookie"), sync_to_thread=True)
-def login_submit(data: Form, db: Session, broker: BrokerState, now: datetime) -> Template | Redirect:
+def login_submit(data: Form, db: DbSession, broker: Broker, now: Now) -> Template | Redirect:
     username = data.get("username", "")[:80]
     issued = accounts.login(
         session=db,
@@ -87,7 +85,7 @@ def login_submit(data: Form, db: Session, broker: BrokerState, now: datetime) ->
 
 @post("/logout", opt=allow(*ALL_ROLES, via="cookie"), sync_to_thread=True)
 def logout_submit(
-    request: Request[Any, Any, Any], db: Session, broker: BrokerState, now: datetime
+    request: Request[Any, Any, Any], db: DbSession, broker: Broker, now: Now
 ) -> Redirect:
     accounts.logout(
         session=db,
@@ -99,12 +97,12 @@ def logout_submit(
 
 
 @get("/home", opt=allow(*ALL_ROLES, via="cookie"))
-async def home(actor: Principal) -> Template:
+async def home(actor: Actor) -> Template:
     return Template("home.html", context={"actor": actor})
 
 
 def _capacity_page(
-    db: Session, broker: BrokerState, actor: Principal, now: datetime, **extra: Any
+    db: DbSession, broker: Broker, actor: Actor, now: Now, **extra: Any
 ) -> dict[str, Any]:
     views = facilities.facility_list(
         session=db,
@@ -125,15 +123,13 @@ def _capacity_page(
 
 @get("/staff/capacity", opt=allow(Role.SHELTER_STAFF, via="cookie"), sync_to_thread=True)
 def capacity_page(
-    db: Session,
-    broker: BrokerState,
-    actor: Principal,
-    now: datetime,
-    saved: int | None = Parameter(default=None, ge=0),
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    saved: Annotated[int | None, QueryParameter(ge=0)] = None,
 ) -> Template:
-    return Template(
-        "capacity.html", context=_capacity_page(db, broker, actor, now, saved=saved)
-    )
+    return Template("capacity.html", context=_capacity_page(db, broker, actor, now, saved=saved))
 
 
 def _requested_numbers(data: dict[str, str]) -> tuple[int, int]:
@@ -152,13 +148,17 @@ def _requested_numbers(data: dict[str, str]) -> tuple[int, int]:
     sync_to_thread=True,
 )
 def capacity_submit(
-    facility_id: int, data: Form, db: Session, broker: BrokerState, actor: Principal, now: datetime
+    facility_id: FromPath[int], data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
 ) -> Template | Redirect:
     try:
         free_units, free_beds = _requested_numbers(data)
         capacity.capacity_report(
-            session=db, facility_id=facility_id, free_units=free_units, free_beds=free_beds,
-            actor=actor, now=now,
+            session=db,
+            facility_id=facility_id,
+            free_units=free_units,
+            free_beds=free_beds,
+            actor=actor,
+            now=now,
         )
     except InvalidInput as problem:
         # Nothing was written (the report is checked first); show the page with the reason.
@@ -171,13 +171,13 @@ def capacity_submit(
 
 @get("/facilities", opt=allow(Role.COUNSELLOR, Role.ADMIN, via="cookie"), sync_to_thread=True)
 def overview_page(
-    db: Session,
-    broker: BrokerState,
-    actor: Principal,
-    now: datetime,
-    kind: str = Parameter(default="", max_length=40),
-    region: str = Parameter(default="", max_length=80),
-    free: str = Parameter(default="", max_length=3),
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    kind: Annotated[str, QueryParameter(max_length=40)] = "",
+    region: Annotated[str, QueryParameter(max_length=80)] = "",
+    free: Annotated[str, QueryParameter(max_length=3)] = "",
 ) -> Template:
     views = facilities.facility_list(
         session=db,
@@ -206,6 +206,12 @@ def overview_page(
 
 
 PAGE_HANDLERS = [
-    root, login_page, login_submit, logout_submit, home, capacity_page, capacity_submit,
+    root,
+    login_page,
+    login_submit,
+    logout_submit,
+    home,
+    capacity_page,
+    capacity_submit,
     overview_page,
 ]

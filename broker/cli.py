@@ -52,7 +52,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         with unit_of_work(engine) as session:
             if args.if_empty and demo_loaded(session=session):
                 print("the database already holds a network; demo not loaded again")
-                print(f"demo logins: see {settings.data_dir / 'demo_network.toml'} (username-demo-2026)")
+                print(
+                    f"demo logins: see {settings.data_dir / 'demo_network.toml'} (username-demo-2026)"
+                )
                 return 0
             summary = load_demo(
                 session=session,
@@ -104,8 +106,13 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with unit_of_work(engine) as session:
             principal = user_create(
-                session=session, passwords=Passwords(), username=args.username, role=args.role,
-                password=password, facility_ids=args.facility or [], now=_now(),
+                session=session,
+                passwords=Passwords(),
+                username=args.username,
+                role=args.role,
+                password=password,
+                facility_ids=args.facility or [],
+                now=_now(),
             )
     finally:
         engine.dispose()
@@ -121,8 +128,11 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with unit_of_work(engine) as session:
             key = api_key_create(
-                session=session, token_secret=settings.token_secret_bytes,
-                username=args.username, label=args.label, now=_now(),
+                session=session,
+                token_secret=settings.token_secret_bytes,
+                username=args.username,
+                label=args.label,
+                now=_now(),
             )
     finally:
         engine.dispose()
@@ -146,8 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="Shelter placement broker")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(run=cmd_db_upgrade)
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(
+        run=cmd_db_upgrade
+    )
 
     demo = commands.add_parser("demo", help="load the fictional demo network and demo accounts")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if facilities exist")
@@ -158,15 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=1)
     synthetic.set_defaults(run=cmd_seed_synthetic)
 
-    users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    users = commands.add_parser("users", help="accounts").add_subparsers(
+        dest="users_command", required=True
+    )
     create = users.add_parser("create", help="create an account")
     create.add_argument("--username", required=True)
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--facility", type=int, action="append", help="facility id (shelter_staff)")
-    create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     create.set_defaults(run=cmd_users_create)
 
-    keys = commands.add_parser("keys", help="API keys for machine clients").add_subparsers(dest="keys_command", required=True)
+    keys = commands.add_parser("keys", help="API keys for machine clients").add_subparsers(
+        dest="keys_command", required=True
+    )
     key_create = keys.add_parser("create", help="issue an API key (printed once)")
     key_create.add_argument("--username", required=True)
     key_create.add_argument("--label", default="api key")

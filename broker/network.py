@@ -95,7 +95,9 @@ def read_demo_network(path: Path) -> DemoNetwork:
                 str(op["name"]): bool(op.get("flexible_transfers", False))
                 for op in document.get("operators", [])
             },
-            entries=[_entry(i, raw) for i, raw in enumerate(document.get("facilities", []), start=1)],
+            entries=[
+                _entry(i, raw) for i, raw in enumerate(document.get("facilities", []), start=1)
+            ],
             accounts=[
                 (str(acc["username"]), str(acc["role"]), tuple(acc.get("facilities", ())))
                 for acc in document.get("accounts", [])
@@ -121,13 +123,20 @@ def _load_entries(
     rows: list[Facility] = []
     for entry in entries:
         try:
-            row = facility_create(session=session, rules=rules, spec=entry.spec, actor=None, now=now)
+            row = facility_create(
+                session=session, rules=rules, spec=entry.spec, actor=None, now=now
+            )
         except InvalidInput as problem:
-            raise ConfigurationError(f"facility '{entry.spec.name}': {problem.message}") from problem
+            raise ConfigurationError(
+                f"facility '{entry.spec.name}': {problem.message}"
+            ) from problem
         assert row.id is not None
         row.address_ciphertext = cipher.encrypt(row.id, entry.address)
         capacity_import(
-            session=session, facility=row, free_units=entry.free_units, free_beds=entry.free_beds,
+            session=session,
+            facility=row,
+            free_units=entry.free_units,
+            free_beds=entry.free_beds,
             reported_at=now - timedelta(hours=entry.reported_hours_ago),
         )
         rows.append(row)
@@ -149,11 +158,17 @@ def load_demo(
 ) -> LoadSummary:
     """Load the demo network and its demo accounts into an empty database."""
     if demo_loaded(session=session):
-        raise Conflict("the database already holds facilities; the demo loads only into an empty one")
+        raise Conflict(
+            "the database already holds facilities; the demo loads only into an empty one"
+        )
     network = read_demo_network(path)
     rows = _load_entries(
-        session=session, rules=rules, cipher=cipher, entries=network.entries,
-        flexible=network.operators, now=now,
+        session=session,
+        rules=rules,
+        cipher=cipher,
+        entries=network.entries,
+        flexible=network.operators,
+        now=now,
     )
     summary = LoadSummary(facilities=len(rows), beds=sum(row.total_beds for row in rows))
     ids_by_name = {row.name: row.id for row in rows}
@@ -163,8 +178,12 @@ def load_demo(
             raise ConfigurationError(f"demo account '{username}': no facility named '{missing[0]}'")
         password = username + DEMO_PASSWORD_SUFFIX
         user_create(
-            session=session, passwords=passwords, username=username, role=role,
-            password=password, facility_ids=[ids_by_name[name] for name in facility_names],  # type: ignore[misc]
+            session=session,
+            passwords=passwords,
+            username=username,
+            role=role,
+            password=password,
+            facility_ids=[ids_by_name[name] for name in facility_names],  # type: ignore[misc]
             now=now,
         )
         summary.logins.append(
@@ -188,7 +207,16 @@ _KIND_WEIGHTS = {
     FacilityKind.TRAFFICKING_HOME: 3,
 }
 _EXTRA_LANGUAGES = ["en", "ro", "uk", "de", "sk", "rom", "sr", "hr"]
-_STREETS = ["Kikerics", "Fűzfa", "Gólyahír", "Csendes", "Szélmalom", "Pitypang", "Rozmaring", "Vadrózsa"]
+_STREETS = [
+    "Kikerics",
+    "Fűzfa",
+    "Gólyahír",
+    "Csendes",
+    "Szélmalom",
+    "Pitypang",
+    "Rozmaring",
+    "Vadrózsa",
+]
 
 
 def synthetic_entries(*, rules: Rules, count: int, seed: int) -> list[NetworkEntry]:

@@ -22,7 +22,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _demo_key(label: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(f"broker-demo:{label}".encode()).digest()).decode()
+    return base64.urlsafe_b64encode(
+        hashlib.sha256(f"broker-demo:{label}".encode()).digest()
+    ).decode()
 
 
 DEMO_ADDRESS_KEY = _demo_key("address")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, patch, post, put
 from litestar.datastructures import CacheControlHeader
-from litestar.params import Parameter
-from sqlmodel import Session
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from api.deps import Actor, Broker, DbSession, Now
 from api.guards import allow
 from api.schemas import (
     AddressBody,
@@ -20,8 +20,7 @@ from api.schemas import (
     FacilityOut,
     FacilityPatch,
 )
-from api.state import BrokerState
-from broker.domain.access import Principal, Role
+from broker.domain.access import Role
 from broker.domain.facility import FacilitySpec
 from broker.services import addresses, capacity, facilities
 
@@ -30,7 +29,7 @@ def _out(view: facilities.FacilityView) -> FacilityOut:
     return FacilityOut(**facilities.view_as_dict(view))
 
 
-def _read_back(db: Session, broker: BrokerState, facility_id: int, now: datetime) -> FacilityOut:
+def _read_back(db: DbSession, broker: Broker, facility_id: FromPath[int], now: Now) -> FacilityOut:
     return _out(
         facilities.facility_get(
             session=db, facility_id=facility_id, now=now, stale_after=broker.stale_after
@@ -44,7 +43,7 @@ class FacilityController(Controller):
 
     @post("/", opt=allow(Role.ADMIN), sync_to_thread=True)
     def create(
-        self, data: FacilityIn, db: Session, broker: BrokerState, actor: Principal, now: datetime
+        self, data: JSONBody[FacilityIn], db: DbSession, broker: Broker, actor: Actor, now: Now
     ) -> FacilityOut:
         spec = FacilitySpec(**{**msgspec.structs.asdict(data), "languages": tuple(data.languages)})
         row = facilities.facility_create(
@@ -56,12 +55,12 @@ class FacilityController(Controller):
     @get("/", opt=allow(Role.COUNSELLOR, Role.ADMIN), sync_to_thread=True)
     def list_(
         self,
-        db: Session,
-        broker: BrokerState,
-        now: datetime,
-        kind: str | None = Parameter(default=None, max_length=40),
-        region: str | None = Parameter(default=None, max_length=80),
-        with_free_units: bool = False,
+        db: DbSession,
+        broker: Broker,
+        now: Now,
+        kind: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        region: Annotated[str | None, QueryParameter(max_length=80)] = None,
+        with_free_units: FromQuery[bool] = False,
     ) -> list[FacilityOut]:
         views = facilities.facility_list(
             session=db,
@@ -74,18 +73,20 @@ class FacilityController(Controller):
         return [_out(view) for view in views]
 
     @get("/{facility_id:int}", opt=allow(Role.COUNSELLOR, Role.ADMIN), sync_to_thread=True)
-    def read(self, facility_id: int, db: Session, broker: BrokerState, now: datetime) -> FacilityOut:
+    def read(
+        self, facility_id: FromPath[int], db: DbSession, broker: Broker, now: Now
+    ) -> FacilityOut:
         return _read_back(db, broker, facility_id, now)
 
     @patch("/{facility_id:int}", opt=allow(Role.ADMIN), sync_to_thread=True)
     def update(
         self,
-        facility_id: int,
-        data: FacilityPatch,
-        db: Session,
-        broker: BrokerState,
-        actor: Principal,
-        now: datetime,
+        facility_id: FromPath[int],
+        data: JSONBody[FacilityPatch],
+        db: DbSession,
+        broker: Broker,
+        actor: Actor,
+        now: Now,
     ) -> FacilityOut:
         changes = {
             key: value
@@ -93,28 +94,38 @@ class FacilityController(Controller):
             if value is not msgspec.UNSET
         }
         facilities.facility_update(
-            session=db, rules=broker.rules, facility_id=facility_id, changes=changes,
-            actor=actor, now=now,
+            session=db,
+            rules=broker.rules,
+            facility_id=facility_id,
+            changes=changes,
+            actor=actor,
+            now=now,
         )
         return _read_back(db, broker, facility_id, now)
 
     @put("/{facility_id:int}/capacity", opt=allow(Role.SHELTER_STAFF), sync_to_thread=True)
     def report_capacity(
         self,
-        facility_id: int,
-        data: CapacityIn,
-        db: Session,
-        broker: BrokerState,
-        actor: Principal,
-        now: datetime,
+        facility_id: FromPath[int],
+        data: JSONBody[CapacityIn],
+        db: DbSession,
+        broker: Broker,
+        actor: Actor,
+        now: Now,
     ) -> CapacityReportOut:
         report = capacity.capacity_report(
-            session=db, facility_id=facility_id, free_units=data.free_units,
-            free_beds=data.free_beds, actor=actor, now=now,
+            session=db,
+            facility_id=facility_id,
+            free_units=data.free_units,
+            free_beds=data.free_beds,
+            actor=actor,
+            now=now,
         )
         return CapacityReportOut(
-            facility_id=report.facility_id, free_units=report.free_units,
-            free_beds=report.free_beds, reported_at=report.reported_at,
+            facility_id=report.facility_id,
+            free_units=report.free_units,
+            free_beds=report.free_beds,
+            reported_at=report.reported_at,
             reported_by=actor.username,
         )
 
@@ -124,7 +135,7 @@ class FacilityController(Controller):
         sync_to_thread=True,
     )
     def capacity_reports(
-        self, facility_id: int, db: Session, actor: Principal
+        self, facility_id: FromPath[int], db: DbSession, actor: Actor
     ) -> list[CapacityReportOut]:
         return [
             CapacityReportOut(**dataclasses.asdict(view))
@@ -139,16 +150,20 @@ class FacilityController(Controller):
     )
     def set_address(
         self,
-        facility_id: int,
-        data: AddressBody,
-        db: Session,
-        broker: BrokerState,
-        actor: Principal,
-        now: datetime,
+        facility_id: FromPath[int],
+        data: JSONBody[AddressBody],
+        db: DbSession,
+        broker: Broker,
+        actor: Actor,
+        now: Now,
     ) -> None:
         addresses.address_set(
-            session=db, cipher=broker.cipher, facility_id=facility_id, address=data.address,
-            actor=actor, now=now,
+            session=db,
+            cipher=broker.cipher,
+            facility_id=facility_id,
+            address=data.address,
+            actor=actor,
+            now=now,
         )
 
     @get(
@@ -158,7 +173,7 @@ class FacilityController(Controller):
         cache_control=CacheControlHeader(no_store=True),
     )
     def read_address(
-        self, facility_id: int, db: Session, broker: BrokerState, actor: Principal, now: datetime
+        self, facility_id: FromPath[int], db: DbSession, broker: Broker, actor: Actor, now: Now
     ) -> AddressBody:
         return AddressBody(
             address=addresses.address_read(

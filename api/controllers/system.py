@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-from sqlmodel import Session
 
+from api.deps import Actor, Broker, DbSession, Now
 from api.errors import error_response
 from api.guards import allow, credential_of, public
 from api.schemas import Credentials, HealthOut, KindOut, RegionOut, TokenOut
-from api.state import BrokerState
-from broker.domain.access import ALL_ROLES, Principal, Role
-from broker.services import accounts
+from broker.domain.access import ALL_ROLES, Role
 from broker.errors import Unauthenticated
+from broker.services import accounts
 from broker.services.health import database_answers
 
 READERS = (Role.COUNSELLOR, Role.ADMIN, Role.SHELTER_STAFF)
 
 
 @get("/health", opt=public(), sync_to_thread=True)
-def health(db: Session) -> Response[HealthOut]:
+def health(db: DbSession) -> Response[HealthOut]:
     ok = database_answers(session=db)
     return Response(
         HealthOut(status="ok" if ok else "unavailable", database="ok" if ok else "unreachable"),
@@ -35,11 +34,11 @@ class ReferenceController(Controller):
     tags = ["reference"]
 
     @get("/regions", opt=allow(*READERS), sync_to_thread=False)
-    def regions(self, broker: BrokerState) -> list[RegionOut]:
+    def regions(self, broker: Broker) -> list[RegionOut]:
         return [RegionOut(name=name) for name in broker.rules.regions]
 
     @get("/kinds", opt=allow(*READERS), sync_to_thread=False)
-    def kinds(self, broker: BrokerState) -> list[KindOut]:
+    def kinds(self, broker: Broker) -> list[KindOut]:
         return [
             KindOut(
                 kind=rule.kind.value,
@@ -61,8 +60,12 @@ class AuthController(Controller):
 
     @post("/token", opt=public(), status_code=HTTP_200_OK, sync_to_thread=True)
     def token(
-        self, request: Request[Any, Any, Any], data: Credentials, db: Session,
-        broker: BrokerState, now: datetime,
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[Credentials],
+        db: DbSession,
+        broker: Broker,
+        now: Now,
     ) -> Response[Any]:
         issued = accounts.login(
             session=db,
@@ -77,13 +80,19 @@ class AuthController(Controller):
             return error_response(request, Unauthenticated("wrong username or password"))
         token, principal = issued
         return Response(
-            TokenOut(access_token=token, role=principal.role.value, expires_at=now + broker.token_ttl)
+            TokenOut(
+                access_token=token, role=principal.role.value, expires_at=now + broker.token_ttl
+            )
         )
 
     @delete("/token", opt=allow(*ALL_ROLES), sync_to_thread=True)
     def revoke(
-        self, request: Request[Any, Any, Any], actor: Principal, db: Session,
-        broker: BrokerState, now: datetime,
+        self,
+        request: Request[Any, Any, Any],
+        actor: Actor,
+        db: DbSession,
+        broker: Broker,
+        now: Now,
     ) -> None:
         """Sign out: the bearer token of this request stops working."""
         accounts.logout(

@@ -147,4 +147,6 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=60, index=True)
     subject_type: str = Field(default="", max_length=40)
     subject_id: str = Field(default="", max_length=80)
-    detail: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    detail: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )

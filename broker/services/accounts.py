@@ -25,7 +25,9 @@ MIN_PASSWORD_LENGTH = 10
 def _principal(user: User, facility_ids: Iterable[int]) -> Principal:
     assert user.id is not None
     return Principal(
-        user_id=user.id, username=user.username, role=Role(user.role),
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
         facility_ids=frozenset(facility_ids),
     )
 
@@ -81,8 +83,12 @@ def user_create(
     for facility_id in facility_ids:
         session.add(UserFacility(user_id=user.id, facility_id=facility_id))
     audit_record(
-        session=session, now=now, actor=actor, action="user.create",
-        subject_type="user", subject_id=user.id,
+        session=session,
+        now=now,
+        actor=actor,
+        action="user.create",
+        subject_type="user",
+        subject_id=user.id,
         detail={"role": role_value.value, "facility_ids": facility_ids},
     )
     session.flush()
@@ -90,15 +96,24 @@ def user_create(
 
 
 def _issue(
-    *, session: Session, token_secret: bytes, user_id: int, kind: str, label: str,
-    now: datetime, expires_at: datetime | None,
+    *,
+    session: Session,
+    token_secret: bytes,
+    user_id: int,
+    kind: str,
+    label: str,
+    now: datetime,
+    expires_at: datetime | None,
 ) -> str:
     token = new_token()
     session.add(
         Credential(
-            user_id=user_id, kind=kind, label=label,
+            user_id=user_id,
+            kind=kind,
+            label=label,
             token_hash=token_digest(token_secret, token),
-            created_at=now, expires_at=expires_at,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
     return token
@@ -120,19 +135,32 @@ def login(
     ok = passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
         audit_record(
-            session=session, now=now, actor=None, action="auth.login_failed",
-            subject_type="user", subject_id=user.id if user and user.id else "",
+            session=session,
+            now=now,
+            actor=None,
+            action="auth.login_failed",
+            subject_type="user",
+            subject_id=user.id if user and user.id else "",
         )
         return None
     assert user.id is not None
     token = _issue(
-        session=session, token_secret=token_secret, user_id=user.id, kind="session",
-        label="login", now=now, expires_at=now + ttl,
+        session=session,
+        token_secret=token_secret,
+        user_id=user.id,
+        kind="session",
+        label="login",
+        now=now,
+        expires_at=now + ttl,
     )
     principal = _principal(user, _facility_ids(session, user.id))
     audit_record(
-        session=session, now=now, actor=principal, action="auth.login",
-        subject_type="user", subject_id=user.id,
+        session=session,
+        now=now,
+        actor=principal,
+        action="auth.login",
+        subject_type="user",
+        subject_id=user.id,
     )
     return token, principal
 
@@ -144,12 +172,22 @@ def api_key_create(
     if user is None or user.id is None:
         raise NotFound(f"no user '{username}'")
     token = _issue(
-        session=session, token_secret=token_secret, user_id=user.id, kind="api_key",
-        label=label, now=now, expires_at=None,
+        session=session,
+        token_secret=token_secret,
+        user_id=user.id,
+        kind="api_key",
+        label=label,
+        now=now,
+        expires_at=None,
     )
     audit_record(
-        session=session, now=now, actor=None, action="auth.api_key_create",
-        subject_type="user", subject_id=user.id, detail={"label": label},
+        session=session,
+        now=now,
+        actor=None,
+        action="auth.api_key_create",
+        subject_type="user",
+        subject_id=user.id,
+        detail={"label": label},
     )
     return token
 

@@ -40,7 +40,9 @@ def address_set(
     ensure_own_facility_or_admin(actor, facility_id)
     address = address.strip()
     if not address:
-        raise InvalidInput("address must not be empty", details=[{"field": "address", "message": "empty"}])
+        raise InvalidInput(
+            "address must not be empty", details=[{"field": "address", "message": "empty"}]
+        )
     if len(address) > MAX_ADDRESS_LENGTH:
         raise InvalidInput(
             f"address is longer than {MAX_ADDRESS_LENGTH} characters",
@@ -51,8 +53,12 @@ def address_set(
     row.updated_at = now
     session.add(row)
     audit_record(
-        session=session, now=now, actor=actor, action="address.write",
-        subject_type="facility", subject_id=facility_id,
+        session=session,
+        now=now,
+        actor=actor,
+        action="address.write",
+        subject_type="facility",
+        subject_id=facility_id,
     )
 
 
@@ -66,7 +72,11 @@ def address_read(
         raise NotFound(f"facility {facility_id} has no address on record")
     address = cipher.decrypt(facility_id, row.address_ciphertext)
     audit_record(
-        session=session, now=now, actor=actor, action="address.read",
-        subject_type="facility", subject_id=facility_id,
+        session=session,
+        now=now,
+        actor=actor,
+        action="address.read",
+        subject_type="facility",
+        subject_id=facility_id,
     )
     return address

@@ -34,9 +34,7 @@ def capacity_report(
 ) -> CapacityReport:
     """Record a report from the facility's own staff; checked before anything is written."""
     ensure_own_facility(actor, facility_id)
-    row = session.exec(
-        select(Facility).where(Facility.id == facility_id).with_for_update()
-    ).first()
+    row = session.exec(select(Facility).where(Facility.id == facility_id).with_for_update()).first()
     if row is None:
         raise NotFound(f"no facility with id {facility_id}")
     check_capacity_report(
@@ -59,8 +57,12 @@ def capacity_report(
     session.add(report)
     session.flush()
     audit_record(
-        session=session, now=now, actor=actor, action="capacity.report",
-        subject_type="facility", subject_id=facility_id,
+        session=session,
+        now=now,
+        actor=actor,
+        action="capacity.report",
+        subject_type="facility",
+        subject_id=facility_id,
         detail={"free_units": free_units, "free_beds": free_beds},
     )
     return report
@@ -108,7 +110,10 @@ def capacity_import(
     session.add(facility)
     session.add(
         CapacityReport(
-            facility_id=facility.id, free_units=free_units, free_beds=free_beds,
-            reported_at=reported_at, reported_by_user_id=None,
+            facility_id=facility.id,
+            free_units=free_units,
+            free_beds=free_beds,
+            reported_at=reported_at,
+            reported_by_user_id=None,
         )
     )

@@ -51,7 +51,9 @@ class FacilityFilter:
     ids: frozenset[int] | None = None
 
 
-def _view(row: Facility, operator_name: str, *, now: datetime, stale_after: timedelta) -> FacilityView:
+def _view(
+    row: Facility, operator_name: str, *, now: datetime, stale_after: timedelta
+) -> FacilityView:
     assert row.id is not None
     return FacilityView(
         id=row.id,
@@ -147,8 +149,12 @@ def facility_create(
     session.add(row)
     session.flush()
     audit_record(
-        session=session, now=now, actor=actor, action="facility.create",
-        subject_type="facility", subject_id=row.id or "",
+        session=session,
+        now=now,
+        actor=actor,
+        action="facility.create",
+        subject_type="facility",
+        subject_id=row.id or "",
     )
     return row
 
@@ -184,8 +190,13 @@ def facility_update(
     session.add(row)
     session.flush()
     audit_record(
-        session=session, now=now, actor=actor, action="facility.update",
-        subject_type="facility", subject_id=facility_id, detail={"fields": sorted(changes)},
+        session=session,
+        now=now,
+        actor=actor,
+        action="facility.update",
+        subject_type="facility",
+        subject_id=facility_id,
+        detail={"fields": sorted(changes)},
     )
     return row
 
@@ -226,7 +237,8 @@ def facility_list(
     filters: FacilityFilter = FacilityFilter(),
 ) -> list[FacilityView]:
     statement = select(Facility, Operator.name).join(
-        Operator, Operator.id == Facility.operator_id  # type: ignore[arg-type]
+        Operator,
+        Operator.id == Facility.operator_id,  # type: ignore[arg-type]
     )
     if filters.kind:
         statement = statement.where(Facility.kind == filters.kind)
