@@ -53,7 +53,7 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             request_log.info(
                 "%s %s %s %.1fms",
-                scope["method"],
+                scope.get("method", ""),
                 scope["path"],
                 status,
                 (time.perf_counter() - started) * 1000,

@@ -137,7 +137,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     BrokerError: broker_error_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,

@@ -23,6 +23,7 @@ from broker.db.migrate import pending_revisions, upgrade
 from broker.domain.access import Role
 from broker.domain.rules import load_rules
 from broker.errors import BrokerError, ConfigurationError
+from broker.network import DemoLogin
 from broker.settings import Settings, load_settings
 
 
@@ -42,7 +43,7 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from broker.network import demo_loaded, load_demo
+    from broker.network import demo_loaded, demo_logins, load_demo
 
     if settings.is_production:
         raise ConfigurationError("the demo network has published passwords; production refuses it")
@@ -52,9 +53,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         with unit_of_work(engine) as session:
             if args.if_empty and demo_loaded(session=session):
                 print("the database already holds a network; demo not loaded again")
-                print(
-                    f"demo logins: see {settings.data_dir / 'demo_network.toml'} (username-demo-2026)"
-                )
+                _print_logins(demo_logins(settings.data_dir / "demo_network.toml"))
                 return 0
             summary = load_demo(
                 session=session,
@@ -67,11 +66,15 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"demo network loaded: {summary.facilities} facilities, {summary.beds} beds")
+    _print_logins(summary.logins)
+    return 0
+
+
+def _print_logins(logins: list[DemoLogin]) -> None:
     print("demo logins (username / password / role):")
-    for login in summary.logins:
+    for login in logins:
         where = f"  [{', '.join(login.facilities)}]" if login.facilities else ""
         print(f"  {login.username:<14} {login.password:<26} {login.role}{where}")
-    return 0
 
 
 def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> int:

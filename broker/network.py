@@ -176,20 +176,31 @@ def load_demo(
         missing = [name for name in facility_names if name not in ids_by_name]
         if missing:
             raise ConfigurationError(f"demo account '{username}': no facility named '{missing[0]}'")
-        password = username + DEMO_PASSWORD_SUFFIX
+        login = DemoLogin(
+            username=username,
+            password=username + DEMO_PASSWORD_SUFFIX,
+            role=role,
+            facilities=facility_names,
+        )
         user_create(
             session=session,
             passwords=passwords,
             username=username,
             role=role,
-            password=password,
+            password=login.password,
             facility_ids=[ids_by_name[name] for name in facility_names],  # type: ignore[misc]
             now=now,
         )
-        summary.logins.append(
-            DemoLogin(username=username, password=password, role=role, facilities=facility_names)
-        )
+        summary.logins.append(login)
     return summary
+
+
+def demo_logins(path: Path) -> list[DemoLogin]:
+    """The demo accounts a demo database holds (their passwords follow from the names)."""
+    return [
+        DemoLogin(username=u, password=u + DEMO_PASSWORD_SUFFIX, role=r, facilities=f)
+        for u, r, f in read_demo_network(path).accounts
+    ]
 
 
 def demo_loaded(*, session: Session) -> bool:

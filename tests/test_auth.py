@@ -16,7 +16,10 @@ from tests.conftest import PASSWORD, Accounts, TestClock
 def _audit_actions(settings: Settings) -> list[str]:
     engine = make_engine(settings.database_url, pool_size=1)
     with engine.connect() as connection:
-        actions = [row[0] for row in connection.execute(sa.text("SELECT action FROM audit_events ORDER BY id"))]
+        actions = [
+            row[0]
+            for row in connection.execute(sa.text("SELECT action FROM audit_events ORDER BY id"))
+        ]
     engine.dispose()
     return actions
 
@@ -35,8 +38,12 @@ def test_failed_logins_are_401_alike_and_recorded(
     client: TestClient[Any], accounts: Accounts, settings: Settings
 ) -> None:
     accounts.create("vera", "counsellor")
-    wrong_password = client.post("/api/v1/auth/token", json={"username": "vera", "password": "nope-nope-nope"})
-    no_user = client.post("/api/v1/auth/token", json={"username": "nobody", "password": "nope-nope-nope"})
+    wrong_password = client.post(
+        "/api/v1/auth/token", json={"username": "vera", "password": "nope-nope-nope"}
+    )
+    no_user = client.post(
+        "/api/v1/auth/token", json={"username": "nobody", "password": "nope-nope-nope"}
+    )
     assert wrong_password.status_code == no_user.status_code == 401
     assert wrong_password.json() == no_user.json()
     assert _audit_actions(settings).count("auth.login_failed") == 2
@@ -44,7 +51,9 @@ def test_failed_logins_are_401_alike_and_recorded(
 
 def test_bad_tokens_are_401(client: TestClient[Any]) -> None:
     for header in ("Bearer nonsense", "Basic dXNlcjpwYXNz", "Bearer", "", "Bearer " + "x" * 5000):
-        response = client.get("/api/v1/facilities", headers={"Authorization": header} if header else {})
+        response = client.get(
+            "/api/v1/facilities", headers={"Authorization": header} if header else {}
+        )
         assert response.status_code == 401, header
         assert response.json()["error"]["code"] == "unauthenticated"
 
@@ -69,9 +78,14 @@ def test_api_key_authenticates_a_machine_client(
     engine = make_engine(settings.database_url, pool_size=1)
     with unit_of_work(engine) as session:
         key = api_key_create(
-            session=session, token_secret=settings.token_secret_bytes, username="dispatch",
-            label="dispatch system", now=clock(),
+            session=session,
+            token_secret=settings.token_secret_bytes,
+            username="dispatch",
+            label="dispatch system",
+            now=clock(),
         )
     engine.dispose()
     clock.advance(days=400)  # API keys do not expire with the login lifetime
-    assert client.get("/api/v1/regions", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert (
+        client.get("/api/v1/regions", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    )

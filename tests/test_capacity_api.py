@@ -17,12 +17,20 @@ def _facility(client: TestClient[Any], headers: dict[str, str], facility_id: int
 
 
 def test_own_staff_report_is_shown_with_its_time_and_kept(
-    client: TestClient[Any], admin: dict[str, str], counsellor: dict[str, str], accounts: Accounts, clock: TestClock
+    client: TestClient[Any],
+    admin: dict[str, str],
+    counsellor: dict[str, str],
+    accounts: Accounts,
+    clock: TestClock,
 ) -> None:
     facility = create_facility(client, admin, total_units=4, total_beds=12)
     staff = accounts.headers("anna", "shelter_staff", [facility["id"]])
 
-    first = client.put(f"/api/v1/facilities/{facility['id']}/capacity", json={"free_units": 2, "free_beds": 5}, headers=staff)
+    first = client.put(
+        f"/api/v1/facilities/{facility['id']}/capacity",
+        json={"free_units": 2, "free_beds": 5},
+        headers=staff,
+    )
     assert first.status_code == 200, first.text
     assert first.json()["reported_by"] == "anna"
     shown = _facility(client, counsellor, facility["id"])
@@ -30,18 +38,33 @@ def test_own_staff_report_is_shown_with_its_time_and_kept(
     assert shown["capacity_reported_at"].startswith(clock().strftime("%Y-%m-%dT%H:%M"))
 
     clock.advance(hours=3)
-    client.put(f"/api/v1/facilities/{facility['id']}/capacity", json={"free_units": 1, "free_beds": 2}, headers=staff)
+    client.put(
+        f"/api/v1/facilities/{facility['id']}/capacity",
+        json={"free_units": 1, "free_beds": 2},
+        headers=staff,
+    )
     history = client.get(f"/api/v1/facilities/{facility['id']}/capacity", headers=staff).json()
-    assert [(r["free_units"], r["free_beds"], r["reported_by"]) for r in history] == [(1, 2, "anna"), (2, 5, "anna")]
+    assert [(r["free_units"], r["free_beds"], r["reported_by"]) for r in history] == [
+        (1, 2, "anna"),
+        (2, 5, "anna"),
+    ]
     assert history[0]["reported_at"] > history[1]["reported_at"]
 
 
 def test_report_becomes_stale_after_the_limit(
-    client: TestClient[Any], admin: dict[str, str], counsellor: dict[str, str], accounts: Accounts, clock: TestClock
+    client: TestClient[Any],
+    admin: dict[str, str],
+    counsellor: dict[str, str],
+    accounts: Accounts,
+    clock: TestClock,
 ) -> None:
     facility = create_facility(client, admin)
     staff = accounts.headers("anna", "shelter_staff", [facility["id"]])
-    client.put(f"/api/v1/facilities/{facility['id']}/capacity", json={"free_units": 1, "free_beds": 3}, headers=staff)
+    client.put(
+        f"/api/v1/facilities/{facility['id']}/capacity",
+        json={"free_units": 1, "free_beds": 3},
+        headers=staff,
+    )
     clock.advance(hours=23, minutes=59)
     assert _facility(client, counsellor, facility["id"])["stale"] is False
     clock.advance(minutes=2)
@@ -57,12 +80,26 @@ def test_staff_of_another_facility_cannot_report_and_nothing_changes(
     theirs = create_facility(client, admin, name="Theirs")
     staff_mine = accounts.headers("mine", "shelter_staff", [mine["id"]])
     staff_theirs = accounts.headers("theirs", "shelter_staff", [theirs["id"]])
-    assert client.put(f"/api/v1/facilities/{theirs['id']}/capacity", json={"free_units": 1, "free_beds": 1}, headers=staff_theirs).status_code == 200
+    assert (
+        client.put(
+            f"/api/v1/facilities/{theirs['id']}/capacity",
+            json={"free_units": 1, "free_beds": 1},
+            headers=staff_theirs,
+        ).status_code
+        == 200
+    )
 
-    attempt = client.put(f"/api/v1/facilities/{theirs['id']}/capacity", json={"free_units": 4, "free_beds": 12}, headers=staff_mine)
+    attempt = client.put(
+        f"/api/v1/facilities/{theirs['id']}/capacity",
+        json={"free_units": 4, "free_beds": 12},
+        headers=staff_mine,
+    )
     assert attempt.status_code == 403
     assert attempt.json()["error"]["code"] == "forbidden"
-    assert client.get(f"/api/v1/facilities/{theirs['id']}/capacity", headers=staff_mine).status_code == 403
+    assert (
+        client.get(f"/api/v1/facilities/{theirs['id']}/capacity", headers=staff_mine).status_code
+        == 403
+    )
     after = _facility(client, admin, theirs["id"])
     assert (after["free_units"], after["free_beds"]) == (1, 1)
     history = client.get(f"/api/v1/facilities/{theirs['id']}/capacity", headers=admin).json()
@@ -74,7 +111,11 @@ def test_admin_and_counsellor_cannot_report_capacity(
 ) -> None:
     facility = create_facility(client, admin)
     for headers in (admin, counsellor):
-        response = client.put(f"/api/v1/facilities/{facility['id']}/capacity", json={"free_units": 1, "free_beds": 1}, headers=headers)
+        response = client.put(
+            f"/api/v1/facilities/{facility['id']}/capacity",
+            json={"free_units": 1, "free_beds": 1},
+            headers=headers,
+        )
         assert response.status_code == 403
     assert _facility(client, admin, facility["id"])["capacity_reported_at"] is None
 
@@ -109,5 +150,12 @@ def test_unknown_facility_capacity_is_403_for_staff_and_404_for_admin(
 ) -> None:
     facility = create_facility(client, admin)
     staff = accounts.headers("anna", "shelter_staff", [facility["id"]])
-    assert client.put("/api/v1/facilities/9999/capacity", json={"free_units": 0, "free_beds": 0}, headers=staff).status_code == 403
+    assert (
+        client.put(
+            "/api/v1/facilities/9999/capacity",
+            json={"free_units": 0, "free_beds": 0},
+            headers=staff,
+        ).status_code
+        == 403
+    )
     assert client.get("/api/v1/facilities/9999/capacity", headers=admin).status_code == 200

@@ -17,8 +17,12 @@ from broker.db.engine import make_engine
 def run(args: list[str], url: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BROKER_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "broker.cli", *args], env=env, input=stdin, capture_output=True,
-        text=True, timeout=300,
+        [sys.executable, "-m", "broker.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -53,7 +57,9 @@ def test_demo_network_matches_the_brief(fresh_sqlite: str) -> None:
     assert 18 <= kinds["halfway_house"] <= 22 and kinds["trafficking_home"] == 2
     ((beds,),) = _rows(fresh_sqlite, "SELECT SUM(total_beds) FROM facilities")
     assert beds < 300
-    regions = {region for (region,) in _rows(fresh_sqlite, "SELECT DISTINCT region FROM facilities")}
+    regions = {
+        region for (region,) in _rows(fresh_sqlite, "SELECT DISTINCT region FROM facilities")
+    }
     assert len(regions) == 20
     house = _rows(
         fresh_sqlite,
@@ -77,17 +83,41 @@ def test_demo_network_matches_the_brief(fresh_sqlite: str) -> None:
 def test_users_create_reads_password_from_stdin(fresh_sqlite: str) -> None:
     run(["demo"], fresh_sqlite)
     created = run(
-        ["users", "create", "--username", "eva", "--role", "shelter_staff", "--facility", "1", "--facility", "2", "--password-stdin"],
-        fresh_sqlite, stdin="a-long-enough-secret\n",
+        [
+            "users",
+            "create",
+            "--username",
+            "eva",
+            "--role",
+            "shelter_staff",
+            "--facility",
+            "1",
+            "--facility",
+            "2",
+            "--password-stdin",
+        ],
+        fresh_sqlite,
+        stdin="a-long-enough-secret\n",
     )
     assert created.returncode == 0, created.stderr
     assert "a-long-enough-secret" not in created.stdout + created.stderr
     ((stored,),) = _rows(fresh_sqlite, "SELECT password_hash FROM users WHERE username = 'eva'")
     assert stored.startswith("$argon2id$")
-    assert _rows(fresh_sqlite, "SELECT facility_id FROM user_facilities uf JOIN users u ON u.id = uf.user_id WHERE u.username = 'eva' ORDER BY 1") == [(1,), (2,)]
-    short = run(["users", "create", "--username", "bob", "--role", "police", "--password-stdin"], fresh_sqlite, stdin="short\n")
+    assert _rows(
+        fresh_sqlite,
+        "SELECT facility_id FROM user_facilities uf JOIN users u ON u.id = uf.user_id WHERE u.username = 'eva' ORDER BY 1",
+    ) == [(1,), (2,)]
+    short = run(
+        ["users", "create", "--username", "bob", "--role", "police", "--password-stdin"],
+        fresh_sqlite,
+        stdin="short\n",
+    )
     assert short.returncode == 2 and "at least" in short.stderr
-    unbound = run(["users", "create", "--username", "bob", "--role", "shelter_staff", "--password-stdin"], fresh_sqlite, stdin="a-long-enough-secret\n")
+    unbound = run(
+        ["users", "create", "--username", "bob", "--role", "shelter_staff", "--password-stdin"],
+        fresh_sqlite,
+        stdin="a-long-enough-secret\n",
+    )
     assert unbound.returncode == 2 and "bound" in unbound.stderr
     key = run(["keys", "create", "--username", "eva"], fresh_sqlite)
     assert key.returncode == 0 and len(key.stdout.strip()) >= 40
@@ -99,7 +129,10 @@ def test_seed_synthetic_is_deterministic_per_seed(tmp_path: Path) -> None:
         run(["db", "upgrade"], url)
         result = run(["seed-synthetic", "--facilities", "300", "--seed", str(seed)], url)
         assert result.returncode == 0, result.stderr
-        return _rows(url, "SELECT name, kind, region, total_units, total_beds, boys_max_age, languages, reported_free_units FROM facilities ORDER BY id")
+        return _rows(
+            url,
+            "SELECT name, kind, region, total_units, total_beds, boys_max_age, languages, reported_free_units FROM facilities ORDER BY id",
+        )
 
     first, again, other = network("a.db", 7), network("b.db", 7), network("c.db", 8)
     assert len(first) == 300 and first == again and first != other

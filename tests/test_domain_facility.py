@@ -15,9 +15,19 @@ from broker.settings import PROJECT_ROOT
 
 RULES = load_rules(PROJECT_ROOT / "data")
 SPEC = FacilitySpec(
-    name="Test", kind="temporary_home_families", operator="Op", region="Pest", total_units=3,
-    total_beds=9, boys_max_age=None, admits_adult_men=True, wheelchair_units=1,
-    accepts_pets=True, languages=("hu",), night_admission=False, accepts_reentry=True,
+    name="Test",
+    kind="temporary_home_families",
+    operator="Op",
+    region="Pest",
+    total_units=3,
+    total_beds=9,
+    boys_max_age=None,
+    admits_adult_men=True,
+    wheelchair_units=1,
+    accepts_pets=True,
+    languages=("hu",),
+    night_admission=False,
+    accepts_reentry=True,
     meeting_point="Station",
 )
 
@@ -49,7 +59,10 @@ def test_capacity_report_accepted_exactly_when_consistent(
     )
     try:
         check_capacity_report(
-            free_units=free_units, free_beds=free_beds, total_units=total_units, total_beds=total_beds
+            free_units=free_units,
+            free_beds=free_beds,
+            total_units=total_units,
+            total_beds=total_beds,
         )
         accepted = True
     except InvalidInput:

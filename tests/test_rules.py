@@ -19,7 +19,11 @@ def test_hungarian_defaults() -> None:
     weeks = {kind: rules.kind(kind).max_stay_days / 7 for kind in FacilityKind}
     assert weeks[FacilityKind.CRISIS_CENTRE] == 8
     assert rules.kind(FacilityKind.SECRET_SHELTER).max_stay_days in range(180, 185)
-    for kind in (FacilityKind.TEMPORARY_HOME_MOTHERS, FacilityKind.TEMPORARY_HOME_FAMILIES, FacilityKind.HALFWAY_HOUSE):
+    for kind in (
+        FacilityKind.TEMPORARY_HOME_MOTHERS,
+        FacilityKind.TEMPORARY_HOME_FAMILIES,
+        FacilityKind.HALFWAY_HOUSE,
+    ):
         assert rules.kind(kind).max_stay_days in range(545, 550)
     assert not rules.kind(FacilityKind.CRISIS_CENTRE).may_admit_adult_men
     assert not rules.kind(FacilityKind.SECRET_SHELTER).may_admit_adult_men
@@ -52,16 +56,38 @@ def test_syntax_error_names_file_and_line(data_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("max_stay_days = 56", "max_stay_days = -3", r"\[kinds.crisis_centre\] key 'max_stay_days' must be positive"),
-        ("max_stay_days = 56", "max_stay_days = \"8 weeks\"", r"\[kinds.crisis_centre\] key 'max_stay_days' must be int"),
-        ("max_stay_days = 56", "max_stay = 56", r"\[kinds.crisis_centre\] has unknown key 'max_stay'"),
+        (
+            "max_stay_days = 56",
+            "max_stay_days = -3",
+            r"\[kinds.crisis_centre\] key 'max_stay_days' must be positive",
+        ),
+        (
+            "max_stay_days = 56",
+            'max_stay_days = "8 weeks"',
+            r"\[kinds.crisis_centre\] key 'max_stay_days' must be int",
+        ),
+        (
+            "max_stay_days = 56",
+            "max_stay = 56",
+            r"\[kinds.crisis_centre\] has unknown key 'max_stay'",
+        ),
         ('adult_men = "excluded"', 'adult_men = "sometimes"', r"key 'adult_men' must be one of"),
         ('risk_levels = ["standard", "medium"]', 'risk_levels = ["extreme"]', r"key 'risk_levels'"),
-        ("[kinds.halfway_house]", "[kinds.boarding_house]", r"\[kinds.boarding_house\] is not a known facility kind"),
-        ("requires_children = false", "requires_children = 0", r"key 'requires_children' must be bool"),
+        (
+            "[kinds.halfway_house]",
+            "[kinds.boarding_house]",
+            r"\[kinds.boarding_house\] is not a known facility kind",
+        ),
+        (
+            "requires_children = false",
+            "requires_children = 0",
+            r"key 'requires_children' must be bool",
+        ),
     ],
 )
-def test_semantic_errors_name_the_kind_and_key(data_copy: Path, old: str, new: str, message: str) -> None:
+def test_semantic_errors_name_the_kind_and_key(
+    data_copy: Path, old: str, new: str, message: str
+) -> None:
     _edit(data_copy / "rules.toml", old, new)
     with pytest.raises(ConfigurationError, match=message):
         load_rules(data_copy)
@@ -77,7 +103,9 @@ def test_missing_kind_is_named(data_copy: Path) -> None:
 
 def test_broken_region_is_named(data_copy: Path) -> None:
     _edit(data_copy / "regions.toml", "lat = 46.073", "lat = 146.073")
-    with pytest.raises(ConfigurationError, match=r"regions.toml: \[\[regions\]\] #2 \('Baranya'\) key 'lat'"):
+    with pytest.raises(
+        ConfigurationError, match=r"regions.toml: \[\[regions\]\] #2 \('Baranya'\) key 'lat'"
+    ):
         load_rules(data_copy)
 
 

@@ -107,7 +107,10 @@ def test_own_staff_and_admin_read_the_address_and_each_read_is_audited(
             )
         ).all()
     engine.dispose()
-    assert [tuple(row) for row in reads] == [(str(secret_id), "shelter_staff"), (str(crisis_id), "admin")]
+    assert [tuple(row) for row in reads] == [
+        (str(secret_id), "shelter_staff"),
+        (str(crisis_id), "admin"),
+    ]
 
 
 def test_no_canary_reaches_counsellor_police_or_anonymous(
@@ -151,9 +154,17 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
     client.cookies.clear()
     for method, url, kwargs in [
         ("GET", f"/api/v1/facilities/{planted['ids'][0]}/address", {"headers": bearer}),
-        ("PUT", f"/api/v1/facilities/{planted['ids'][0]}/address", {"headers": bearer, "json": {"address": "x"}}),
+        (
+            "PUT",
+            f"/api/v1/facilities/{planted['ids'][0]}/address",
+            {"headers": bearer, "json": {"address": "x"}},
+        ),
         ("DELETE", f"/api/v1/facilities/{planted['ids'][0]}", {"headers": bearer}),
-        ("PATCH", f"/api/v1/facilities/{planted['ids'][0]}", {"headers": bearer, "json": {"name": 5}}),
+        (
+            "PATCH",
+            f"/api/v1/facilities/{planted['ids'][0]}",
+            {"headers": bearer, "json": {"name": 5}},
+        ),
         ("GET", "/no/such/page", {"headers": {"accept": "text/html"}}),
         ("GET", "/api/v1/facilities/notanumber", {"headers": bearer}),
     ]:
@@ -184,16 +195,28 @@ def test_stored_bytes_do_not_contain_the_address(
         engine.dispose()
         assert all(row[0] for row in stored)
         blobs = [p.read_bytes() for p in database.parent.glob(database.name + "*")]
-        assert blobs and any(b"Canary Secret Shelter" in blob for blob in blobs), "wrong file searched"
+        assert blobs and any(b"Canary Secret Shelter" in blob for blob in blobs), (
+            "wrong file searched"
+        )
         for blob in blobs:
             assert not _contains_canary(blob)
     else:
         pg_dump = shutil.which("pg_dump")
         assert pg_dump, "pg_dump is needed to check the PostgreSQL dump"
         dump = subprocess.run(
-            [pg_dump, "--data-only", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-             "-U", url.username or "postgres", str(url.database)],
-            capture_output=True, check=True,
+            [
+                pg_dump,
+                "--data-only",
+                "-h",
+                url.host or "127.0.0.1",
+                "-p",
+                str(url.port or 5432),
+                "-U",
+                url.username or "postgres",
+                str(url.database),
+            ],
+            capture_output=True,
+            check=True,
         ).stdout
         assert b"Canary Secret Shelter" in dump, "the dump does not hold the data it should"
         assert not _contains_canary(dump)

@@ -54,7 +54,9 @@ def test_production_with_real_keys_starts_and_forces_secure_cookies() -> None:
         ({"BROKER_STALE_AFTER_MINUTES": "0"}, "BROKER_STALE_AFTER_MINUTES must be a positive"),
     ],
 )
-def test_unsafe_settings_are_refused_with_the_variable_named(change: dict[str, str], message: str) -> None:
+def test_unsafe_settings_are_refused_with_the_variable_named(
+    change: dict[str, str], message: str
+) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_settings(_production_env(**change))
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
@@ -248,7 +248,7 @@ def facility_list(
         statement = statement.where(Facility.reported_free_units > 0)
     if filters.ids is not None:
         statement = statement.where(Facility.id.in_(filters.ids))  # type: ignore[union-attr]
-    statement = statement.order_by(Facility.region, Facility.name, Facility.id)
+    statement = statement.order_by(col(Facility.region), col(Facility.name), col(Facility.id))
     return [
         _view(row, operator_name, now=now, stale_after=stale_after)
         for row, operator_name in session.exec(statement).all()
