@@ -84,6 +84,7 @@ async def authorize(
     if policy.public:
         return
     if principal is None:
-        raise Unauthenticated("sign in first: a valid bearer token is required")
+        needed = "a valid bearer token" if policy.via == "bearer" else "a signed-in session"
+        raise Unauthenticated(f"sign in first: {needed} is required")
     if principal.role not in policy.roles:
         raise PermissionDenied(f"the {principal.role.value} role may not use this route")
