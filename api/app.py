@@ -17,6 +17,12 @@ from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.controllers.facilities import FacilityController
+from api.controllers.placement import (
+    HoldController,
+    MatchController,
+    OperatorController,
+    StayController,
+)
 from api.controllers.system import AuthController, ReferenceController, health
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
@@ -100,6 +106,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             AuthController,
             ReferenceController,
             FacilityController,
+            MatchController,
+            HoldController,
+            StayController,
+            OperatorController,
             *PAGE_HANDLERS,
             static_router,
         ],

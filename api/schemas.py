@@ -7,7 +7,7 @@ address endpoint returns.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -92,6 +92,10 @@ class FacilityOut(msgspec.Struct):
     free_beds: int
     capacity_reported_at: datetime | None
     stale: bool
+    reported_free_units: int
+    reported_free_beds: int
+    held_units: int
+    held_beds: int
 
 
 class CapacityIn(Strict):
@@ -129,3 +133,162 @@ class KindOut(msgspec.Struct):
 class HealthOut(msgspec.Struct):
     status: str
     database: str
+
+
+# --- matching, holds, placements ---------------------------------------------------------
+
+Sex = Literal["female", "male", "f", "m"]
+RegionName = Annotated[str, Meta(min_length=1, max_length=80)]
+
+
+class PersonIn(Strict):
+    age: Annotated[int, Meta(ge=0, le=120)]
+    sex: Sex
+
+
+class FamilyIn(Strict):
+    adults: Annotated[list[PersonIn], Meta(min_length=1, max_length=6)]
+    children: Annotated[list[PersonIn], Meta(max_length=15)] = msgspec.field(default_factory=list)
+
+
+class NeedsIn(Strict):
+    wheelchair: bool = False
+    pets: bool = False
+    languages: Annotated[list[Language], Meta(max_length=10)] = msgspec.field(default_factory=list)
+    night_arrival: bool = False
+
+
+class FamilyRequest(Strict):
+    family: FamilyIn
+    needs: NeedsIn = msgspec.field(default_factory=NeedsIn)
+    risk: Literal["standard", "medium", "high"] = "standard"
+    avoid_regions: Annotated[list[RegionName], Meta(max_length=30)] = msgspec.field(
+        default_factory=list
+    )
+    preferred_regions: Annotated[list[RegionName], Meta(max_length=30)] = msgspec.field(
+        default_factory=list
+    )
+    reentry: bool = False
+    trafficking_victim: bool = False
+    avoid_within_km: Annotated[float, Meta(ge=0, le=500)] | None = None
+
+
+class MatchIn(FamilyRequest):
+    limit: Annotated[int, Meta(ge=1, le=100)] = 10
+
+
+class HoldIn(FamilyRequest, kw_only=True):
+    facility_id: Annotated[int, Meta(ge=1)]
+    ttl_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | None = None
+
+
+class OptionOut(msgspec.Struct):
+    facility_id: int
+    name: str
+    kind: str
+    region: str
+    score: float
+    reasons: list[str]
+    stale: bool
+    free_units: int
+    free_beds: int
+
+
+class MatchOut(msgspec.Struct):
+    options: list[OptionOut]
+    excluded: dict[str, int]
+    excluded_reasons: dict[str, str]
+    feasible: int
+
+
+class HoldCreatedOut(msgspec.Struct):
+    hold_id: str
+    expires_at: datetime
+    meeting_point: str
+    facility_id: int
+    facility_name: str
+    state: str
+
+
+class HoldOut(msgspec.Struct):
+    hold_id: str
+    facility_id: int
+    facility_name: str
+    kind: str
+    region: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    meeting_point: str
+    persons: int
+    family: dict[str, Any]
+    needs: dict[str, Any]
+    risk: str
+    decline_reason: str | None
+    decline_note: str | None
+    counsellor: str | None
+    placement_id: str | None
+    case_code: str | None
+    transfer_from_placement_id: str | None
+
+
+class ConfirmIn(Strict):
+    pass
+
+
+class ConfirmOut(msgspec.Struct):
+    placement_id: str
+    case_code: str
+    started_at: datetime
+    limit_at: datetime
+    days_left: int
+
+
+class DeclineIn(Strict):
+    reason: Literal["no_place", "risk_too_high", "family_composition", "other"]
+    note: Annotated[str, Meta(max_length=300)] | None = None
+
+
+class ResidentOut(msgspec.Struct):
+    placement_id: str
+    case_code: str
+    facility_id: int
+    kind: str
+    persons: int
+    adults: int
+    children: int
+    started_at: datetime
+    limit_at: datetime
+    prior_days: int
+    days_left: int
+    state: str
+    transferred_from: str | None
+
+
+class DepartIn(Strict):
+    reason: Literal[
+        "independent_housing",
+        "family_or_friends",
+        "returned_to_partner",
+        "other_service",
+        "stay_limit",
+        "house_rules",
+        "other",
+    ]
+
+
+class TransferIn(Strict):
+    facility_id: Annotated[int, Meta(ge=1)]
+    ttl_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | None = None
+
+
+class OperatorOut(msgspec.Struct):
+    id: int
+    name: str
+    flexible_transfers: bool
+    facilities: int
+
+
+class OperatorPatch(Strict):
+    flexible_transfers: bool

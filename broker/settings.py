@@ -58,6 +58,8 @@ class Settings:
     stale_after_minutes: int = 24 * 60
     token_ttl_minutes: int = 12 * 60
     max_body_bytes: int = 256 * 1024
+    hold_ttl_default_minutes: int = 90
+    hold_ttl_max_minutes: int = 240
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -105,9 +107,15 @@ class Settings:
             "BROKER_STALE_AFTER_MINUTES": self.stale_after_minutes,
             "BROKER_TOKEN_TTL_MINUTES": self.token_ttl_minutes,
             "BROKER_MAX_BODY_BYTES": self.max_body_bytes,
+            "BROKER_HOLD_TTL_DEFAULT_MINUTES": self.hold_ttl_default_minutes,
+            "BROKER_HOLD_TTL_MAX_MINUTES": self.hold_ttl_max_minutes,
         }.items():
             if number <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer")
+        if self.hold_ttl_default_minutes > self.hold_ttl_max_minutes:
+            raise ConfigurationError(
+                "BROKER_HOLD_TTL_DEFAULT_MINUTES must not exceed BROKER_HOLD_TTL_MAX_MINUTES"
+            )
         if self.is_production and not self.secure_cookies:
             return replace(self, secure_cookies=True)
         return self
@@ -117,6 +125,8 @@ _INT_FIELDS = {
     "stale_after_minutes": "BROKER_STALE_AFTER_MINUTES",
     "token_ttl_minutes": "BROKER_TOKEN_TTL_MINUTES",
     "max_body_bytes": "BROKER_MAX_BODY_BYTES",
+    "hold_ttl_default_minutes": "BROKER_HOLD_TTL_DEFAULT_MINUTES",
+    "hold_ttl_max_minutes": "BROKER_HOLD_TTL_MAX_MINUTES",
     "port": "BROKER_PORT",
 }
 _STR_FIELDS = {

@@ -150,3 +150,51 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
+
+
+class Hold(SQLModel, table=True):
+    """A unit reserved for a family on its way. Counted against the facility's free places
+    while open and unexpired; an open hold past ``expires_at`` counts as expired at once."""
+
+    __tablename__ = "holds"
+    __table_args__ = (sa.Index("ix_holds_facility_state", "facility_id", "state"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    facility_id: int = Field(foreign_key="facilities.id")
+    counsellor_user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    state: str = Field(max_length=20)  # open, confirmed, declined, released, expired
+    units: int = 1
+    beds: int
+    request: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    closed_at: datetime | None = _time(nullable=True)
+    decline_reason: str | None = Field(default=None, max_length=40)
+    decline_note: str | None = Field(default=None, max_length=300)
+    # set when the hold moves a resident from an existing placement (a transfer)
+    transfer_from_placement_id: str | None = Field(default=None, max_length=32, index=True)
+
+
+class Placement(SQLModel, table=True):
+    """A family staying at a facility, known by its case code; never by name."""
+
+    __tablename__ = "placements"
+    __table_args__ = (sa.Index("ix_placements_facility_state", "facility_id", "state"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    case_code: str = Field(max_length=20, sa_column_kwargs={"unique": True})
+    facility_id: int = Field(foreign_key="facilities.id")
+    hold_id: str = Field(foreign_key="holds.id", max_length=32)
+    request: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    units: int = 1
+    beds: int
+    state: str = Field(max_length=20)  # active, departed, transferred
+    started_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # days already spent on the same stay clock before this placement (transfers)
+    prior_days: int = 0
+    limit_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    ended_at: datetime | None = _time(nullable=True)
+    end_reason: str | None = Field(default=None, max_length=40)
+    previous_placement_id: str | None = Field(
+        default=None, foreign_key="placements.id", max_length=32
+    )

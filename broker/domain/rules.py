@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from broker.errors import ConfigurationError
+from solver.instance import Geography, KindPolicy, Network, Weights
 
 
 class FacilityKind(StrEnum):
@@ -47,6 +48,7 @@ class KindRule:
     requires_children: bool
     risk_levels: frozenset[RiskLevel]
     stay_clock: str
+    trafficking_only: bool
 
     @property
     def may_admit_adult_men(self) -> bool:
@@ -64,6 +66,28 @@ class Region:
 class Rules:
     kinds: dict[FacilityKind, KindRule]
     regions: dict[str, Region]
+    weights: Weights = field(default_factory=Weights)
+    allow_same_tier: bool = True
+
+    def network(self, *, stale_after_hours: float) -> Network:
+        """The rules as the pure solver sees them."""
+        return Network(
+            kinds={
+                rule.kind.value: KindPolicy(
+                    kind=rule.kind.value,
+                    tier=rule.tier,
+                    max_stay_days=rule.max_stay_days,
+                    risk_levels=frozenset(level.value for level in rule.risk_levels),
+                    requires_children=rule.requires_children,
+                    adult_men_possible=rule.may_admit_adult_men,
+                    trafficking_only=rule.trafficking_only,
+                )
+                for rule in self.kinds.values()
+            },
+            geography=Geography({name: (r.lat, r.lon) for name, r in self.regions.items()}),
+            weights=self.weights,
+            stale_after_hours=stale_after_hours,
+        )
 
     def kind(self, kind: FacilityKind | str) -> KindRule:
         return self.kinds[FacilityKind(kind)]
@@ -89,6 +113,7 @@ _KIND_FIELDS: dict[str, type | tuple[type, ...]] = {
     "requires_children": bool,
     "risk_levels": list,
     "stay_clock": str,
+    "trafficking_only": bool,
 }
 
 
@@ -140,11 +165,11 @@ def _kind_rule(path: Path, name: str, table: Any) -> KindRule:
         requires_children=table["requires_children"],
         risk_levels=frozenset(RiskLevel(level) for level in levels),
         stay_clock=table["stay_clock"],
+        trafficking_only=table["trafficking_only"],
     )
 
 
-def _load_kinds(path: Path) -> dict[FacilityKind, KindRule]:
-    document = _read_toml(path)
+def _load_kinds(path: Path, document: dict[str, Any]) -> dict[FacilityKind, KindRule]:
     kinds = document.get("kinds")
     if not isinstance(kinds, dict):
         raise ConfigurationError(f"{path}: missing the [kinds.*] tables")
@@ -180,9 +205,62 @@ def _load_regions(path: Path) -> dict[str, Region]:
     return regions
 
 
+_WEIGHT_KEYS = {f.name for f in fields(Weights)} - {"kind_fit"}
+
+
+def _load_weights(path: Path, document: dict[str, Any]) -> Weights:
+    table = document.get("matching", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: [matching] must be a table")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "kind_fit":
+            continue
+        if key not in _WEIGHT_KEYS:
+            raise ConfigurationError(f"{path}: [matching] has unknown key '{key}'")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigurationError(f"{path}: [matching] key '{key}' must be a number")
+        values[key] = int(value) if key == "secret_buffer_units" else float(value)
+    for key in ("exclusion_km", "near_preferred_km", "far_from_danger_km"):
+        if key in values and values[key] <= 0 and key != "exclusion_km":
+            raise ConfigurationError(f"{path}: [matching] key '{key}' must be positive")
+    kind_fit: dict[str, dict[str, float]] = {}
+    for risk, fits in table.get("kind_fit", {}).items():
+        if risk not in RiskLevel.__members__.values():
+            raise ConfigurationError(f"{path}: [matching.kind_fit.{risk}] is not a risk level")
+        if not isinstance(fits, dict):
+            raise ConfigurationError(f"{path}: [matching.kind_fit.{risk}] must be a table")
+        for kind, value in fits.items():
+            if kind not in FacilityKind.__members__.values():
+                raise ConfigurationError(
+                    f"{path}: [matching.kind_fit.{risk}] unknown kind '{kind}'"
+                )
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigurationError(
+                    f"{path}: [matching.kind_fit.{risk}] key '{kind}' must be a number"
+                )
+        kind_fit[risk] = {kind: float(value) for kind, value in fits.items()}
+    return Weights(**values, kind_fit=kind_fit)
+
+
+def _load_transfers(path: Path, document: dict[str, Any]) -> bool:
+    table = document.get("transfers", {})
+    unknown = sorted(set(table) - {"allow_same_tier"})
+    if unknown:
+        raise ConfigurationError(f"{path}: [transfers] has unknown key '{unknown[0]}'")
+    value = table.get("allow_same_tier", True)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{path}: [transfers] key 'allow_same_tier' must be bool")
+    return value
+
+
 def load_rules(data_dir: Path) -> Rules:
     """Load and validate ``rules.toml`` and ``regions.toml`` from ``data_dir``."""
+    rules_path = data_dir / "rules.toml"
+    document = _read_toml(rules_path)
     return Rules(
-        kinds=_load_kinds(data_dir / "rules.toml"),
+        kinds=_load_kinds(rules_path, document),
         regions=_load_regions(data_dir / "regions.toml"),
+        weights=_load_weights(rules_path, document),
+        allow_same_tier=_load_transfers(rules_path, document),
     )

@@ -14,10 +14,14 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
+from broker.domain.capacity import Places, available
 from broker.domain.facility import FacilitySpec, check_facility, is_stale
 from broker.domain.rules import Rules
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
+from broker.services.availability import held_places
+
+NOTHING = Places(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,10 @@ class FacilityView:
     free_beds: int
     capacity_reported_at: datetime | None
     stale: bool
+    reported_free_units: int
+    reported_free_beds: int
+    held_units: int
+    held_beds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +60,10 @@ class FacilityFilter:
 
 
 def _view(
-    row: Facility, operator_name: str, *, now: datetime, stale_after: timedelta
+    row: Facility, operator_name: str, held: Places, *, now: datetime, stale_after: timedelta
 ) -> FacilityView:
     assert row.id is not None
+    free = available(Places(row.reported_free_units, row.reported_free_beds), held)
     return FacilityView(
         id=row.id,
         name=row.name,
@@ -71,10 +80,14 @@ def _view(
         night_admission=row.night_admission,
         accepts_reentry=row.accepts_reentry,
         meeting_point=row.meeting_point,
-        free_units=row.reported_free_units,
-        free_beds=row.reported_free_beds,
+        free_units=free.units,
+        free_beds=free.beds,
         capacity_reported_at=row.capacity_reported_at,
         stale=is_stale(row.capacity_reported_at, now=now, limit=stale_after),
+        reported_free_units=row.reported_free_units,
+        reported_free_beds=row.reported_free_beds,
+        held_units=held.units,
+        held_beds=held.beds,
     )
 
 
@@ -226,7 +239,10 @@ def facility_get(
     if found is None:
         raise NotFound(f"no facility with id {facility_id}")
     row, operator_name = found
-    return _view(row, operator_name, now=now, stale_after=stale_after)
+    held = held_places(session=session, now=now, facility_ids=[facility_id])
+    return _view(
+        row, operator_name, held.get(facility_id, NOTHING), now=now, stale_after=stale_after
+    )
 
 
 def facility_list(
@@ -244,15 +260,20 @@ def facility_list(
         statement = statement.where(Facility.kind == filters.kind)
     if filters.region:
         statement = statement.where(Facility.region == filters.region)
-    if filters.with_free_units:
-        statement = statement.where(Facility.reported_free_units > 0)
     if filters.ids is not None:
         statement = statement.where(Facility.id.in_(filters.ids))  # type: ignore[union-attr]
     statement = statement.order_by(col(Facility.region), col(Facility.name), col(Facility.id))
-    return [
-        _view(row, operator_name, now=now, stale_after=stale_after)
-        for row, operator_name in session.exec(statement).all()
+    rows = session.exec(statement).all()
+    held = held_places(
+        session=session, now=now, facility_ids=None if filters.ids is None else filters.ids
+    )
+    views = [
+        _view(row, operator_name, held.get(row.id or 0, NOTHING), now=now, stale_after=stale_after)
+        for row, operator_name in rows
     ]
+    if filters.with_free_units:
+        views = [view for view in views if view.free_units > 0]
+    return views
 
 
 def view_as_dict(view: FacilityView) -> dict[str, Any]:

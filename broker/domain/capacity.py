@@ -1,0 +1,48 @@
+"""What "free" means while holds are open (pure functions).
+
+A shelter's report states the units and beds that are **not occupied by a family the broker
+knows has arrived**. A family on its way under an open hold is still free in the report:
+the broker subtracts open holds itself, so a hold is never counted twice (by the shelter
+and by the broker) and never lost (a new report does not wipe it).
+
+    available       = reported free - open, unexpired holds        (never below 0)
+    hold created    -> nothing stored changes; the hold is subtracted on every read
+    hold confirmed  -> reported free -= the family (she is now occupying; never below 0)
+    hold declined,
+    released or
+    expired         -> nothing stored changes; the hold stops being subtracted
+    departure or
+    transfer out    -> reported free += the family (never above the totals)
+    new report      -> replaces reported free; open holds are still subtracted from it
+
+An expired hold counts as expired from its ``expires_at`` on, whether or not a job has
+closed it yet, because every read compares with the current time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    units: int
+    beds: int
+
+    def covers(self, need: Places) -> bool:
+        return self.units >= need.units and self.beds >= need.beds
+
+
+def available(reported: Places, held: Places) -> Places:
+    return Places(max(0, reported.units - held.units), max(0, reported.beds - held.beds))
+
+
+def after_arrival(reported: Places, family: Places) -> Places:
+    return Places(max(0, reported.units - family.units), max(0, reported.beds - family.beds))
+
+
+def after_departure(reported: Places, family: Places, totals: Places) -> Places:
+    return Places(
+        min(totals.units, reported.units + family.units),
+        min(totals.beds, reported.beds + family.beds),
+    )

@@ -1,0 +1,524 @@
+"""Holds: a unit reserved while a family travels, then confirmed, declined or released.
+
+A hold is created only inside a transaction that has locked its facility's row (SQLite:
+``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE``), so two counsellors asking for
+the same last unit are served one after the other and the second sees the first's hold.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from broker.db.models import Facility, Hold, Operator, Placement, User
+from broker.domain.access import Principal, Role, ensure_own_facility
+from broker.domain.capacity import Places, after_arrival, after_departure, available
+from broker.domain.requests import check_regions, request_from_json, request_to_json
+from broker.domain.rules import Rules
+from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
+from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from broker.services.audit import audit_record
+from broker.services.availability import held_places
+from solver.feasibility import REASONS, prepare, rule_reason
+from solver.instance import FacilityState, PlacementRequest
+
+DECLINE_REASONS = {
+    "no_place": "no place after all",
+    "risk_too_high": "the risk is too high for this house",
+    "family_composition": "the family's composition does not fit",
+    "other": "another reason",
+}
+OPEN, CONFIRMED, DECLINED, RELEASED, EXPIRED = (
+    "open",
+    "confirmed",
+    "declined",
+    "released",
+    "expired",
+)
+CASE_CODE_ALPHABET = "ACDEFHJKLMNPRTUVWXY34679"
+
+
+def effective_state(hold: Hold, now: datetime) -> str:
+    """An open hold past its expiry is expired at once, job or no job."""
+    if hold.state == OPEN and hold.expires_at <= now:
+        return EXPIRED
+    return hold.state
+
+
+def _facility_state(row: Facility, free: Places) -> FacilityState:
+    assert row.id is not None
+    return FacilityState(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        region=row.region,
+        free_units=free.units,
+        free_beds=free.beds,
+        boys_max_age=row.boys_max_age,
+        admits_adult_men=row.admits_adult_men,
+        wheelchair_units=row.wheelchair_units,
+        accepts_pets=row.accepts_pets,
+        languages=frozenset(row.languages),
+        night_admission=row.night_admission,
+        accepts_reentry=row.accepts_reentry,
+        operator_id=row.operator_id,
+    )
+
+
+def _locked_facility(session: Session, facility_id: int) -> Facility:
+    row = session.exec(select(Facility).where(Facility.id == facility_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no facility with id {facility_id}")
+    return row
+
+
+def _locked_hold(session: Session, hold_id: str) -> Hold:
+    hold = session.exec(select(Hold).where(Hold.id == hold_id).with_for_update()).first()
+    if hold is None:
+        raise NotFound(f"no hold with id {hold_id}")
+    return hold
+
+
+def _ttl(minutes: int | None, *, default: int, maximum: int) -> timedelta:
+    value = default if minutes is None else minutes
+    if not 1 <= value <= maximum:
+        raise InvalidInput(
+            f"ttl_minutes must be between 1 and {maximum}",
+            details=[{"field": "ttl_minutes", "message": f"1-{maximum}"}],
+        )
+    return timedelta(minutes=value)
+
+
+# --- writes -----------------------------------------------------------------------------
+
+
+def hold_create(
+    *,
+    session: Session,
+    rules: Rules,
+    request: PlacementRequest,
+    facility_id: int,
+    ttl_minutes: int | None,
+    ttl_default: int,
+    ttl_max: int,
+    actor: Principal,
+    now: datetime,
+    transfer_from_placement_id: str | None = None,
+) -> tuple[Hold, Facility]:
+    """Reserve one unit and the family's beds, or refuse: 422 when the facility does not
+    fit the family at all, 409 when it would but the place is gone."""
+    ttl = _ttl(ttl_minutes, default=ttl_default, maximum=ttl_max)
+    check_regions(request, rules)
+    facility = _locked_facility(session, facility_id)
+    need = Places(1, request.family.persons)
+    held = held_places(session=session, now=now, facility_ids=[facility_id]).get(
+        facility_id, Places(0, 0)
+    )
+    free = available(Places(facility.reported_free_units, facility.reported_free_beds), held)
+    network = rules.network(stale_after_hours=24)
+    reason = rule_reason(prepare(request, network), _facility_state(facility, free), network)
+    if reason is not None:
+        raise InvalidInput(
+            f"{facility.name} does not fit this family: {REASONS[reason]}",
+            details=[{"field": "facility_id", "message": reason}],
+        )
+    if not free.covers(need):
+        raise Conflict(
+            f"the place is gone: {facility.name} has {free.units} free units and {free.beds} "
+            f"free beds now, the family needs 1 unit and {need.beds} beds; match again",
+            details=[{"field": "facility_id", "message": "no_free_unit"}],
+        )
+    hold = Hold(
+        id=uuid.uuid4().hex,
+        facility_id=facility_id,
+        counsellor_user_id=actor.user_id,
+        state=OPEN,
+        units=need.units,
+        beds=need.beds,
+        request=request_to_json(request),
+        created_at=now,
+        expires_at=now + ttl,
+        transfer_from_placement_id=transfer_from_placement_id,
+    )
+    session.add(hold)
+    session.flush()
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="hold.create",
+        subject_type="hold",
+        subject_id=hold.id,
+        detail={"facility_id": facility_id, "beds": need.beds},
+    )
+    return hold, facility
+
+
+def _new_case_code(session: Session) -> str:
+    while True:
+        raw = "".join(secrets.choice(CASE_CODE_ALPHABET) for _ in range(8))
+        code = f"{raw[:4]}-{raw[4:]}"
+        if session.exec(select(Placement.id).where(Placement.case_code == code)).first() is None:
+            return code
+
+
+def _stay_history(
+    session: Session, placement_id: str | None, rules: Rules, now: datetime
+) -> list[PastStay]:
+    history: list[PastStay] = []
+    seen: set[str] = set()
+    while placement_id is not None and placement_id not in seen:
+        seen.add(placement_id)
+        row = session.get(Placement, placement_id)
+        if row is None:
+            break
+        facility = session.get(Facility, row.facility_id)
+        assert facility is not None
+        history.append(
+            PastStay(
+                kind_clock=rules.kind(facility.kind).stay_clock,
+                started_at=row.started_at,
+                ended_at=row.ended_at or now,
+            )
+        )
+        placement_id = row.previous_placement_id
+    return history
+
+
+def end_stay(
+    session: Session, placement: Placement, *, state: str, reason: str, now: datetime
+) -> None:
+    facility = _locked_facility(session, placement.facility_id)
+    freed = after_departure(
+        Places(facility.reported_free_units, facility.reported_free_beds),
+        Places(placement.units, placement.beds),
+        Places(facility.total_units, facility.total_beds),
+    )
+    facility.reported_free_units, facility.reported_free_beds = freed.units, freed.beds
+    placement.state, placement.ended_at, placement.end_reason = state, now, reason
+    session.add(facility)
+    session.add(placement)
+
+
+def hold_confirm(
+    *, session: Session, rules: Rules, hold_id: str, actor: Principal, now: datetime
+) -> Placement:
+    """The family has arrived: the receiving facility's staff turn the hold into a stay."""
+    hold = _locked_hold(session, hold_id)
+    ensure_own_facility(actor, hold.facility_id)
+    state = effective_state(hold, now)
+    if state != OPEN:
+        raise Conflict(f"this hold is {state}; only an open hold can be confirmed")
+    facility = _locked_facility(session, hold.facility_id)
+    previous: Placement | None = None
+    if hold.transfer_from_placement_id is not None:
+        previous = session.get(Placement, hold.transfer_from_placement_id)
+        if previous is None or previous.state != "active":
+            raise Conflict(
+                "the resident to be transferred is no longer staying at the first facility"
+            )
+    rule = rules.kind(facility.kind)
+    history = _stay_history(session, hold.transfer_from_placement_id, rules, now)
+    prior = prior_days_on_clock(rule.stay_clock, history)
+    placement = Placement(
+        id=uuid.uuid4().hex,
+        case_code=_new_case_code(session),
+        facility_id=hold.facility_id,
+        hold_id=hold.id,
+        request=hold.request,
+        units=hold.units,
+        beds=hold.beds,
+        state="active",
+        started_at=now,
+        prior_days=prior,
+        limit_at=stay_limit(rule, now, prior),
+        previous_placement_id=previous.id if previous else None,
+    )
+    arrived = after_arrival(
+        Places(facility.reported_free_units, facility.reported_free_beds),
+        Places(hold.units, hold.beds),
+    )
+    facility.reported_free_units, facility.reported_free_beds = arrived.units, arrived.beds
+    hold.state, hold.closed_at = CONFIRMED, now
+    session.add_all([facility, hold, placement])
+    if previous is not None:
+        end_stay(session, previous, state="transferred", reason="transferred", now=now)
+    session.flush()
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="hold.confirm",
+        subject_type="hold",
+        subject_id=hold.id,
+        detail={"facility_id": hold.facility_id, "placement_id": placement.id},
+    )
+    return placement
+
+
+def hold_decline(
+    *,
+    session: Session,
+    hold_id: str,
+    reason: str,
+    note: str | None,
+    actor: Principal,
+    now: datetime,
+) -> Hold:
+    if reason not in DECLINE_REASONS:
+        raise InvalidInput(
+            f"reason must be one of: {', '.join(DECLINE_REASONS)}",
+            details=[{"field": "reason", "message": "not in the catalogue"}],
+        )
+    hold = _locked_hold(session, hold_id)
+    ensure_own_facility(actor, hold.facility_id)
+    state = effective_state(hold, now)
+    if state != OPEN:
+        raise Conflict(f"this hold is {state}; only an open hold can be declined")
+    hold.state, hold.closed_at = DECLINED, now
+    hold.decline_reason, hold.decline_note = reason, (note or "").strip()[:300] or None
+    session.add(hold)
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="hold.decline",
+        subject_type="hold",
+        subject_id=hold.id,
+        detail={"facility_id": hold.facility_id, "reason": reason},
+    )
+    return hold
+
+
+def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datetime) -> Hold:
+    if actor.role is not Role.COUNSELLOR:
+        raise PermissionDenied("only counsellors release holds")
+    hold = _locked_hold(session, hold_id)
+    state = effective_state(hold, now)
+    if state != OPEN:
+        raise Conflict(f"this hold is {state}; only an open hold can be released")
+    hold.state, hold.closed_at = RELEASED, now
+    session.add(hold)
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="hold.release",
+        subject_type="hold",
+        subject_id=hold.id,
+        detail={"facility_id": hold.facility_id},
+    )
+    return hold
+
+
+def holds_expire(*, session: Session, now: datetime) -> list[str]:
+    """Close every open hold past its expiry (reads already treat them as expired)."""
+    expired = session.exec(
+        select(Hold).where(Hold.state == OPEN, Hold.expires_at <= now).with_for_update()
+    ).all()
+    for hold in expired:
+        hold.state, hold.closed_at = EXPIRED, now
+        session.add(hold)
+    return [hold.id for hold in expired]
+
+
+def transfer_hold_create(
+    *,
+    session: Session,
+    rules: Rules,
+    placement_id: str,
+    target_facility_id: int,
+    ttl_minutes: int | None,
+    ttl_default: int,
+    ttl_max: int,
+    actor: Principal,
+    now: datetime,
+) -> tuple[Hold, Facility]:
+    """Start a transfer: a hold at the target, for the resident's family and needs."""
+    placement = session.get(Placement, placement_id)
+    if placement is None:
+        raise NotFound(f"no placement with id {placement_id}")
+    if actor.role is Role.SHELTER_STAFF:
+        ensure_own_facility(actor, placement.facility_id)
+    if placement.state != "active":
+        raise Conflict(
+            f"this placement is {placement.state}; only a current stay can be transferred"
+        )
+    if target_facility_id == placement.facility_id:
+        raise InvalidInput("the target is the facility the family is already in")
+    pending = session.exec(
+        select(Hold).where(
+            Hold.transfer_from_placement_id == placement_id,
+            Hold.state == OPEN,
+            Hold.expires_at > now,
+        )
+    ).first()
+    if pending is not None:
+        raise Conflict("a transfer of this resident is already on hold; release it first")
+    source = session.get(Facility, placement.facility_id)
+    target = session.get(Facility, target_facility_id)
+    if target is None:
+        raise NotFound(f"no facility with id {target_facility_id}")
+    assert source is not None
+    operator = session.get(Operator, source.operator_id)
+    refusal = transfer_refusal(
+        source=rules.kind(source.kind),
+        target=rules.kind(target.kind),
+        same_operator=source.operator_id == target.operator_id,
+        operator_flexible=bool(operator and operator.flexible_transfers),
+        allow_same_tier=rules.allow_same_tier,
+    )
+    if refusal is not None:
+        raise InvalidInput(refusal, details=[{"field": "facility_id", "message": "tier"}])
+    return hold_create(
+        session=session,
+        rules=rules,
+        request=request_from_json(placement.request),
+        facility_id=target_facility_id,
+        ttl_minutes=ttl_minutes,
+        ttl_default=ttl_default,
+        ttl_max=ttl_max,
+        actor=actor,
+        now=now,
+        transfer_from_placement_id=placement_id,
+    )
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView:
+    hold_id: str
+    facility_id: int
+    facility_name: str
+    kind: str
+    region: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    meeting_point: str
+    persons: int
+    family: dict[str, Any]
+    needs: dict[str, Any]
+    risk: str
+    decline_reason: str | None
+    decline_note: str | None
+    counsellor: str | None
+    placement_id: str | None
+    case_code: str | None
+    transfer_from_placement_id: str | None
+    request: dict[str, Any]
+
+
+def _views(session: Session, statement: Any, now: datetime) -> list[HoldView]:
+    rows = session.exec(statement).all()
+    placements = (
+        {
+            p.hold_id: p
+            for p in session.exec(
+                select(Placement).where(col(Placement.hold_id).in_([h.id for h, _, _ in rows]))
+            ).all()
+        }
+        if rows
+        else {}
+    )
+    views = []
+    for hold, facility, username in rows:
+        placement = placements.get(hold.id)
+        views.append(
+            HoldView(
+                hold_id=hold.id,
+                facility_id=hold.facility_id,
+                facility_name=facility.name,
+                kind=facility.kind,
+                region=facility.region,
+                state=effective_state(hold, now),
+                created_at=hold.created_at,
+                expires_at=hold.expires_at,
+                closed_at=hold.closed_at,
+                meeting_point=facility.meeting_point,
+                persons=hold.beds,
+                family=hold.request["family"],
+                needs=hold.request["needs"],
+                risk=hold.request["risk"],
+                decline_reason=hold.decline_reason,
+                decline_note=hold.decline_note,
+                counsellor=username,
+                placement_id=placement.id if placement else None,
+                case_code=placement.case_code if placement else None,
+                transfer_from_placement_id=hold.transfer_from_placement_id,
+                request=hold.request,
+            )
+        )
+    return views
+
+
+def _hold_query() -> Any:
+    return (
+        select(Hold, Facility, User.username)
+        .join(Facility, Facility.id == Hold.facility_id)  # type: ignore[arg-type]
+        .join(User, User.id == Hold.counsellor_user_id, isouter=True)  # type: ignore[arg-type]
+    )
+
+
+def hold_get(*, session: Session, hold_id: str, actor: Principal, now: datetime) -> HoldView:
+    views = _views(session, _hold_query().where(Hold.id == hold_id), now)
+    if not views:
+        raise NotFound(f"no hold with id {hold_id}")
+    view = views[0]
+    if actor.role is Role.SHELTER_STAFF:
+        ensure_own_facility(actor, view.facility_id)
+    return view
+
+
+def holds_of_counsellor(
+    *, session: Session, actor: Principal, now: datetime, since: timedelta = timedelta(hours=24)
+) -> list[HoldView]:
+    """The counsellor's own holds of the last day, newest first, with their state."""
+    statement = (
+        _hold_query()
+        .where(Hold.counsellor_user_id == actor.user_id, Hold.created_at >= now - since)
+        .order_by(col(Hold.created_at).desc())
+    )
+    return _views(session, statement, now)
+
+
+def holds_for_facility(
+    *,
+    session: Session,
+    facility_id: int,
+    actor: Principal,
+    now: datetime,
+    since: timedelta = timedelta(hours=24),
+) -> list[HoldView]:
+    """A facility's incoming holds: every open one, and the rest of the last day."""
+    ensure_own_facility(actor, facility_id)
+    statement = (
+        _hold_query()
+        .where(
+            Hold.facility_id == facility_id,
+            (Hold.state == OPEN) | (Hold.created_at >= now - since),
+        )
+        .order_by(col(Hold.expires_at))
+    )
+    return _views(session, statement, now)
+
+
+def declined_facilities(*, session: Session, hold_id: str) -> set[int]:
+    """Facilities that declined the same family (the same stored request) as this hold."""
+    hold = session.get(Hold, hold_id)
+    if hold is None:
+        raise NotFound(f"no hold with id {hold_id}")
+    rows = session.exec(
+        select(Hold.facility_id, Hold.request).where(
+            Hold.counsellor_user_id == hold.counsellor_user_id, Hold.state == DECLINED
+        )
+    ).all()
+    return {facility_id for facility_id, request in rows if request == hold.request}

@@ -1,0 +1,41 @@
+"""Matching one family during a call: the database read, then the pure ranking."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from broker.domain.requests import check_regions
+from broker.domain.rules import Rules
+from broker.services.availability import facility_states
+from solver.instance import PlacementRequest
+from solver.ranking import Ranking, rank
+
+
+def match(
+    *,
+    session: Session,
+    rules: Rules,
+    request: PlacementRequest,
+    now: datetime,
+    stale_after: timedelta,
+    limit: int = 10,
+    exclude_facility_ids: Collection[int] = (),
+) -> Ranking:
+    """Ranked options for the request; facilities in ``exclude_facility_ids`` (those that
+    already declined this family) are left out and counted as ``declined_this_family``."""
+    check_regions(request, rules)
+    states = facility_states(session=session, now=now, stale_after=stale_after)
+    kept = [state for state in states if state.id not in exclude_facility_ids]
+    ranking = rank(
+        request,
+        kept,
+        rules.network(stale_after_hours=stale_after.total_seconds() / 3600),
+        limit=limit,
+    )
+    skipped = len(states) - len(kept)
+    if skipped:
+        ranking.excluded["declined_this_family"] = skipped
+    return ranking

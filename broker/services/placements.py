@@ -1,0 +1,121 @@
+"""Stays: residents by case code with their stay clock, and departures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from broker.db.models import Facility, Placement
+from broker.domain.access import Principal, ensure_own_facility
+from broker.domain.stay import days_left
+from broker.errors import Conflict, InvalidInput, NotFound
+from broker.services.audit import audit_record
+from broker.services.holds import end_stay
+
+DEPARTURE_REASONS = {
+    "independent_housing": "moved to housing of her own",
+    "family_or_friends": "moved to family or friends",
+    "returned_to_partner": "returned to the partner",
+    "other_service": "moved to another service outside the broker",
+    "stay_limit": "the stay limit was reached",
+    "house_rules": "left after a breach of house rules",
+    "other": "another reason",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentView:
+    placement_id: str
+    case_code: str
+    facility_id: int
+    kind: str
+    persons: int
+    adults: int
+    children: int
+    started_at: datetime
+    limit_at: datetime
+    prior_days: int
+    days_left: int
+    state: str
+    transferred_from: str | None
+
+
+def _resident(placement: Placement, facility: Facility, now: datetime) -> ResidentView:
+    family = placement.request["family"]
+    return ResidentView(
+        placement_id=placement.id,
+        case_code=placement.case_code,
+        facility_id=placement.facility_id,
+        kind=facility.kind,
+        persons=placement.beds,
+        adults=len(family["adults"]),
+        children=len(family["children"]),
+        started_at=placement.started_at,
+        limit_at=placement.limit_at,
+        prior_days=placement.prior_days,
+        days_left=days_left(placement.limit_at, now),
+        state=placement.state,
+        transferred_from=placement.previous_placement_id,
+    )
+
+
+def placement_depart(
+    *, session: Session, placement_id: str, reason: str, actor: Principal, now: datetime
+) -> ResidentView:
+    """Record that a family has left; its unit and beds become free again."""
+    if reason not in DEPARTURE_REASONS:
+        raise InvalidInput(
+            f"reason must be one of: {', '.join(DEPARTURE_REASONS)}",
+            details=[{"field": "reason", "message": "not in the catalogue"}],
+        )
+    placement = session.exec(
+        select(Placement).where(Placement.id == placement_id).with_for_update()
+    ).first()
+    if placement is None:
+        raise NotFound(f"no placement with id {placement_id}")
+    ensure_own_facility(actor, placement.facility_id)
+    if placement.state != "active":
+        raise Conflict(f"this stay has already ended ({placement.state})")
+    end_stay(session, placement, state="departed", reason=reason, now=now)
+    session.flush()
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="placement.depart",
+        subject_type="placement",
+        subject_id=placement.id,
+        detail={"facility_id": placement.facility_id, "reason": reason},
+    )
+    facility = session.get(Facility, placement.facility_id)
+    assert facility is not None
+    return _resident(placement, facility, now)
+
+
+def residents(
+    *, session: Session, facility_id: int, actor: Principal, now: datetime
+) -> list[ResidentView]:
+    """Current residents of one facility, the nearest stay limit first."""
+    ensure_own_facility(actor, facility_id)
+    rows = session.exec(
+        select(Placement, Facility)
+        .join(Facility, Facility.id == Placement.facility_id)  # type: ignore[arg-type]
+        .where(Placement.facility_id == facility_id, Placement.state == "active")
+        .order_by(col(Placement.limit_at), col(Placement.case_code))
+    ).all()
+    return [_resident(placement, facility, now) for placement, facility in rows]
+
+
+def placement_get(
+    *, session: Session, placement_id: str, actor: Principal, now: datetime
+) -> ResidentView:
+    placement = session.get(Placement, placement_id)
+    if placement is None:
+        raise NotFound(f"no placement with id {placement_id}")
+    if actor.role.value == "shelter_staff":
+        ensure_own_facility(actor, placement.facility_id)
+    facility = session.get(Facility, placement.facility_id)
+    assert facility is not None
+    return _resident(placement, facility, now)

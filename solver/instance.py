@@ -1,0 +1,138 @@
+"""Input dataclasses shared by the ranking fast path and the optimisation models.
+
+Everything here is plain data: the broker builds these from its database, tests build them
+by hand, and nothing in this package knows where they came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+RISK_LEVELS = ("standard", "medium", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    age: int
+    male: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    adults: tuple[Person, ...]
+    children: tuple[Person, ...]
+
+    @property
+    def persons(self) -> int:
+        return len(self.adults) + len(self.children)
+
+    @property
+    def has_adult_man(self) -> bool:
+        return any(person.male for person in self.adults)
+
+    @property
+    def has_children(self) -> bool:
+        return bool(self.children)
+
+    @property
+    def oldest_boy(self) -> int | None:
+        ages = [child.age for child in self.children if child.male]
+        return max(ages) if ages else None
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    wheelchair: bool = False
+    pets: bool = False
+    languages: frozenset[str] = frozenset()
+    night_arrival: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRequest:
+    """One family looking for a place, with everything the hard rules and the score need."""
+
+    family: Family
+    needs: Needs = Needs()
+    risk: str = "standard"
+    avoid_regions: frozenset[str] = frozenset()
+    preferred_regions: frozenset[str] = frozenset()
+    reentry: bool = False
+    trafficking_victim: bool = False
+    avoid_within_km: float | None = None  # None: the network's default exclusion distance
+
+
+@dataclass(frozen=True, slots=True)
+class KindPolicy:
+    kind: str
+    tier: int
+    max_stay_days: int
+    risk_levels: frozenset[str]
+    requires_children: bool
+    adult_men_possible: bool
+    trafficking_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityState:
+    """A facility as matching sees it: attributes plus what is free now (after holds)."""
+
+    id: int
+    name: str
+    kind: str
+    region: str
+    free_units: int
+    free_beds: int
+    boys_max_age: int | None = None
+    admits_adult_men: bool = False
+    wheelchair_units: int = 0
+    accepts_pets: bool = False
+    languages: frozenset[str] = frozenset({"hu"})
+    night_admission: bool = True
+    accepts_reentry: bool = True
+    report_age_hours: float | None = 0.0  # None: never reported
+    stale: bool = False
+    operator_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    exclusion_km: float = 40.0
+    preferred_region: float = 30.0
+    near_preferred_max: float = 15.0
+    near_preferred_km: float = 250.0
+    far_from_danger_max: float = 10.0
+    far_from_danger_km: float = 200.0
+    fresh_report: float = 20.0
+    stale_report: float = -25.0
+    secret_buffer_units: int = 3
+    secret_buffer_penalty: float = -30.0
+    secret_place_penalty: float = -10.0
+    kind_fit: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Geography:
+    """Reference points of regions; distances are between those points, never facilities."""
+
+    points: dict[str, tuple[float, float]]
+
+    def distance_km(self, a: str, b: str) -> float:
+        if a == b:
+            return 0.0
+        (lat1, lon1), (lat2, lon2) = self.points[a], self.points[b]
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        dp, dl = p2 - p1, math.radians(lon2 - lon1)
+        h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """The rules every plan and ranking obeys."""
+
+    kinds: dict[str, KindPolicy]
+    geography: Geography
+    weights: Weights = field(default_factory=Weights)
+    stale_after_hours: float = 24.0
