@@ -107,7 +107,7 @@ def clock() -> TestClock:
 def settings(database_url: str) -> Settings:
     # Tokens outlive the hours the tests move the clock by; expiry has its own test.
     return Settings(
-        database_url=database_url, stale_after_minutes=24 * 60, token_ttl_minutes=30 * 24 * 60
+        database_url=database_url, stale_after_minutes=24 * 60, token_ttl_minutes=365 * 24 * 60
     )
 
 

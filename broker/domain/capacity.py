@@ -5,7 +5,8 @@ knows has arrived**. A family on its way under an open hold is still free in the
 the broker subtracts open holds itself, so a hold is never counted twice (by the shelter
 and by the broker) and never lost (a new report does not wipe it).
 
-    available       = reported free - open, unexpired holds        (never below 0)
+    available       = reported free - open, unexpired holds        (never below 0; no beds
+                                                                    offered without a unit)
     hold created    -> nothing stored changes; the hold is subtracted on every read
     hold confirmed  -> reported free -= the family (she is now occupying; never below 0)
     hold declined,
@@ -33,11 +34,22 @@ class Places:
         return self.units >= need.units and self.beds >= need.beds
 
 
+def usable(units: int, beds: int) -> Places:
+    """Places a family could actually take: beds without a unit, or a unit without a bed,
+    are not offered (the same rule a shelter's own report must follow)."""
+    units, beds = max(0, units), max(0, beds)
+    if units == 0 or beds == 0:
+        return Places(0, 0)
+    return Places(min(units, beds), beds)
+
+
 def available(reported: Places, held: Places) -> Places:
-    return Places(max(0, reported.units - held.units), max(0, reported.beds - held.beds))
+    return usable(reported.units - held.units, reported.beds - held.beds)
 
 
 def after_arrival(reported: Places, family: Places) -> Places:
+    # Stored as counted (a lone bed stays on record so a later departure adds up right);
+    # ``available`` decides what can be offered.
     return Places(max(0, reported.units - family.units), max(0, reported.beds - family.beds))
 
 
