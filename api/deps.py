@@ -3,11 +3,17 @@
 The session is opened lazily by SQLAlchemy; it is committed after the handler has built
 its response and rolled back if anything raised, so a failed request writes nothing.
 Handlers of write requests get a SQLite ``BEGIN IMMEDIATE`` transaction.
+
+The provider is an async generator on purpose: its commit runs on the event loop, not in
+the worker-thread pool. Handlers run in that pool and may be waiting there for a lock
+(a row lock, SQLite's write lock); if the commit that releases the lock also needed a pool
+thread, a burst of requests for one last unit would fill the pool with waiters and the
+commit would never run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -32,8 +38,11 @@ def provide_broker(request: Request[Any, Any, Any]) -> BrokerState:
     return broker_state(request)
 
 
-def provide_session(request: Request[Any, Any, Any]) -> Generator[Session, None, None]:
-    writes = request.method not in READ_METHODS or bool(request.route_handler.opt.get("writes"))
+async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[Session, None]:
+    # A handler may say whether it writes (a POST that only reads, a GET that audits);
+    # otherwise the method decides. Only writers take SQLite's write lock up front.
+    declared = request.route_handler.opt.get("writes")
+    writes = request.method not in READ_METHODS if declared is None else bool(declared)
     session = open_session(broker_state(request).engine, write=writes)
     try:
         yield session

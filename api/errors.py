@@ -7,6 +7,7 @@ wrong; HTML pages get the error page, or the login page when a sign-in is needed
     litestar ValidationException           422 the body does not fit the schema
     litestar ClientException               400 malformed JSON or parameters
     litestar HTTPException (others)        its status (404 no route, 405, 413 too large ...)
+    sqlalchemy OperationalError            503 the database is busy or unreachable; try again
     anything else                          500 with a fixed message; only the exception's
                                            type and stack are logged, never its text, so no
                                            stored value can reach the log through an error
@@ -22,6 +23,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import OperationalError
 
 from broker.errors import BrokerError
 
@@ -124,6 +126,21 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     )
 
 
+def database_busy_handler(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc.orig).__name__,
+    )
+    return _render(
+        request,
+        status=503,
+        code="database_busy",
+        message="the database is busy or unreachable; nothing was changed, please try again",
+    )
+
+
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     stack = "".join(traceback.format_tb(exc.__traceback__))
     log.error(
@@ -140,5 +157,6 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     BrokerError: broker_error_handler,
     HTTPException: http_error_handler,
+    OperationalError: database_busy_handler,
     Exception: unexpected_error_handler,
 }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from broker.crypto import AddressCipher, Passwords
 from broker.domain.rules import Rules
+from broker.services.availability import FacilitySnapshot
 from broker.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -27,6 +28,7 @@ class BrokerState:
     cipher: AddressCipher
     passwords: Passwords
     clock: Clock
+    snapshot: FacilitySnapshot = field(default_factory=FacilitySnapshot)
 
     @property
     def stale_after(self) -> timedelta:

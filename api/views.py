@@ -1,33 +1,73 @@
-"""Server-rendered pages: login, the shelter's capacity page, the counsellor's overview.
+"""Server-rendered pages: sign-in, the shelter's capacity, incoming holds and residents, and
+the counsellor's call screen and facility overview.
 
 Pages authenticate with the session cookie only and every form carries Litestar's CSRF
-token. Like the JSON controllers, each handler parses, calls one service and renders.
+token. Like the JSON controllers, each handler parses, calls the service it is about and
+renders; the ``_*_page`` helpers gather what else the page shows. A change that succeeds
+answers with a redirect (post/redirect/get), so reloading the page never holds a second
+place or records a departure twice.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_200_OK
 
 from api.deps import Actor, Broker, DbSession, Now
 from api.guards import SESSION_COOKIE, allow, credential_of, public
+from api.schemas import FamilyRequest
+from broker.crypto import token_digest
 from broker.domain.access import ALL_ROLES, Principal, Role
-from broker.domain.rules import FacilityKind
-from broker.errors import InvalidInput
-from broker.services import accounts, capacity, facilities
+from broker.domain.requests import request_from_json, request_to_json
+from broker.domain.rules import FacilityKind, RiskLevel
+from broker.errors import Conflict, InvalidInput
+from broker.services import accounts, capacity, facilities, holds, matching, placements
+from solver.feasibility import REASONS
+from solver.instance import Family, Needs, Person, PlacementRequest
+from solver.ranking import Ranking
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# A multi-select sends its name once per chosen option; the plain Form would refuse that.
+MultiForm = Annotated[dict[str, str | list[str]], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 HOME_BY_ROLE = {
     Role.SHELTER_STAFF: "/staff/capacity",
-    Role.COUNSELLOR: "/facilities",
+    Role.COUNSELLOR: "/call",
     Role.ADMIN: "/facilities",
 }
+
+EXCLUSION_TEXTS = {**REASONS, "declined_this_family": "already declined this family"}
+HOLD_STATES = {
+    holds.OPEN: "open",
+    holds.CONFIRMED: "confirmed: the family has arrived",
+    holds.DECLINED: "declined",
+    holds.RELEASED: "released",
+    holds.EXPIRED: "expired",
+}
+# Stricter than the JSON API (any age 0-120) so that a typo such as "3" for "34" is caught;
+# a teenage mother is entered as an adult, so adults start at 14, and a child is under 18.
+ADULT_AGES, CHILD_AGES = (14, 120), (0, 17)
+MAX_ADULTS, MAX_CHILDREN, MAX_LANGUAGES, MAX_REGIONS = 6, 15, 10, 30
+MAX_NOTE = 300
+SOON_DAYS = 14  # a stay this close to its limit needs a next step planned now
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+CASE_CODE = r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"
+HoldIdQuery = Annotated[str, QueryParameter(max_length=32)]
+# Binds the hidden request of a "Hold" form to the counsellor it was shown to; the prefix
+# keeps these digests apart from the token digests made with the same secret.
+REQUEST_MAC_CONTEXT = "call-request-v1"
 
 
 def home_for(principal: Principal) -> str:
@@ -44,6 +84,10 @@ def _session_cookie(broker: Broker, value: str, *, max_age: int) -> Cookie:
         samesite="strict",
         path="/",
     )
+
+
+def _kind_labels(broker: Broker) -> dict[str, str]:
+    return {rule.kind.value: rule.label for rule in broker.rules.kinds.values()}
 
 
 @get("/", opt=public(via="cookie"))
@@ -101,19 +145,27 @@ async def home(actor: Actor) -> Template:
     return Template("home.html", context={"actor": actor})
 
 
-def _capacity_page(
-    db: DbSession, broker: Broker, actor: Actor, now: Now, **extra: Any
-) -> dict[str, Any]:
-    views = facilities.facility_list(
+# --- shelter staff: capacity ------------------------------------------------------------
+
+
+def _own_facilities(
+    db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> list[facilities.FacilityView]:
+    return facilities.facility_list(
         session=db,
         now=now,
         stale_after=broker.stale_after,
         filters=facilities.FacilityFilter(ids=actor.facility_ids),
     )
+
+
+def _capacity_page(
+    db: DbSession, broker: Broker, actor: Actor, now: Now, **extra: Any
+) -> dict[str, Any]:
     return {
         "actor": actor,
-        "facilities": views,
-        "kinds": {rule.kind.value: rule.label for rule in broker.rules.kinds.values()},
+        "facilities": _own_facilities(db, broker, actor, now),
+        "kinds": _kind_labels(broker),
         "saved": None,
         "error": None,
         "error_facility": None,
@@ -169,6 +221,9 @@ def capacity_submit(
     return Redirect(f"/staff/capacity?saved={facility_id}", status_code=303)
 
 
+# --- counsellor: facility overview ------------------------------------------------------
+
+
 @get("/facilities", opt=allow(Role.COUNSELLOR, Role.ADMIN, via="cookie"), sync_to_thread=True)
 def overview_page(
     db: DbSession,
@@ -192,7 +247,7 @@ def overview_page(
         context={
             "actor": actor,
             "facilities": views,
-            "kinds": {rule.kind.value: rule.label for rule in broker.rules.kinds.values()},
+            "kinds": _kind_labels(broker),
             "kind_values": [kind.value for kind in FacilityKind],
             "regions": list(broker.rules.regions),
             "selected": {"kind": kind, "region": region, "free": free},
@@ -205,6 +260,583 @@ def overview_page(
     )
 
 
+# --- counsellor: the call screen --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyInput:
+    """The call form as typed; shown back unchanged when something in it is wrong."""
+
+    women: str = ""
+    men: str = ""
+    girls: str = ""
+    boys: str = ""
+    wheelchair: bool = False
+    pets: bool = False
+    night_arrival: bool = False
+    reentry: bool = False
+    trafficking_victim: bool = False
+    languages: str = ""
+    risk: str = RiskLevel.STANDARD.value
+    avoid_regions: tuple[str, ...] = ()
+    preferred_regions: tuple[str, ...] = ()
+    travel_minutes: str = ""
+
+
+CHECKBOXES = ("wheelchair", "pets", "night_arrival", "reentry", "trafficking_victim")
+
+
+def _family_input(data: dict[str, str | list[str]]) -> FamilyInput:
+    def one(key: str) -> str:
+        value = data.get(key, "")
+        # a repeated single field can only come from a hand-made request: keep the first
+        return (value[0] if isinstance(value, list) else value).strip()[:200]
+
+    def many(key: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        return tuple(item[:80] for item in ([value] if isinstance(value, str) else value))
+
+    return FamilyInput(
+        women=one("women"),
+        men=one("men"),
+        girls=one("girls"),
+        boys=one("boys"),
+        languages=one("languages"),
+        risk=one("risk") or RiskLevel.STANDARD.value,
+        avoid_regions=many("avoid_regions")[: MAX_REGIONS + 1],
+        preferred_regions=many("preferred_regions")[: MAX_REGIONS + 1],
+        travel_minutes=one("travel_minutes"),
+        **{key: one(key) == "1" for key in CHECKBOXES},
+    )
+
+
+def _input_of(request: PlacementRequest, travel_minutes: int) -> FamilyInput:
+    """The form filled in from a stored request, for matching a family again."""
+
+    def ages(group: tuple[Person, ...], male: bool) -> str:
+        return ", ".join(str(person.age) for person in group if person.male is male)
+
+    return FamilyInput(
+        women=ages(request.family.adults, False),
+        men=ages(request.family.adults, True),
+        girls=ages(request.family.children, False),
+        boys=ages(request.family.children, True),
+        wheelchair=request.needs.wheelchair,
+        pets=request.needs.pets,
+        night_arrival=request.needs.night_arrival,
+        reentry=request.reentry,
+        trafficking_victim=request.trafficking_victim,
+        languages=", ".join(sorted(request.needs.languages)),
+        risk=request.risk,
+        avoid_regions=tuple(sorted(request.avoid_regions)),
+        preferred_regions=tuple(sorted(request.preferred_regions)),
+        travel_minutes=str(travel_minutes),
+    )
+
+
+def _ages(
+    text: str, field: str, limits: tuple[int, int], problems: list[dict[str, str]]
+) -> list[int]:
+    low, high = limits
+    ages: list[int] = []
+    for part in re.split(r"[,;\s]+", text):
+        if not part:
+            continue
+        if not (part.isascii() and part.isdigit() and low <= int(part) <= high):
+            problems.append(
+                {"field": field, "message": f"'{part[:10]}' is not an age from {low} to {high}"}
+            )
+            return []
+        ages.append(int(part))
+    return ages
+
+
+def _travel_minutes(text: str, broker: Broker) -> int:
+    maximum = broker.settings.hold_ttl_max_minutes
+    if not text:
+        return broker.settings.hold_ttl_default_minutes
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= maximum):
+        raise InvalidInput(
+            f"the time to reach the meeting point must be 1 to {maximum} minutes",
+            details=[{"field": "travel_minutes", "message": f"1 to {maximum} minutes"}],
+        )
+    return int(text)
+
+
+def _parse_family(form: FamilyInput, broker: Broker) -> tuple[PlacementRequest, int]:
+    """The request the form describes, or InvalidInput naming every field that is wrong."""
+    problems: list[dict[str, str]] = []
+    women = _ages(form.women, "women", ADULT_AGES, problems)
+    men = _ages(form.men, "men", ADULT_AGES, problems)
+    girls = _ages(form.girls, "girls", CHILD_AGES, problems)
+    boys = _ages(form.boys, "boys", CHILD_AGES, problems)
+    if not problems and not women + men:
+        problems.append({"field": "women", "message": "give the age of at least one adult"})
+    if len(women) + len(men) > MAX_ADULTS:
+        problems.append({"field": "women", "message": f"at most {MAX_ADULTS} adults"})
+    if len(girls) + len(boys) > MAX_CHILDREN:
+        problems.append({"field": "girls", "message": f"at most {MAX_CHILDREN} children"})
+    languages = sorted({code.lower() for code in re.split(r"[,;\s]+", form.languages) if code})
+    wrong = [code for code in languages if not LANGUAGE_CODE.fullmatch(code)]
+    if wrong:
+        problems.append(
+            {"field": "languages", "message": f"'{wrong[0][:10]}' is not a 2- or 3-letter code"}
+        )
+    elif len(languages) > MAX_LANGUAGES:
+        problems.append({"field": "languages", "message": f"at most {MAX_LANGUAGES} languages"})
+    if form.risk not in {level.value for level in RiskLevel}:
+        problems.append({"field": "risk", "message": "choose standard, medium or high"})
+    for field in ("avoid_regions", "preferred_regions"):
+        chosen = getattr(form, field)
+        unknown = [name for name in chosen if not broker.rules.has_region(name)]
+        if unknown:
+            problems.append({"field": field, "message": f"unknown region '{unknown[0]}'"})
+        elif len(chosen) > MAX_REGIONS:
+            problems.append({"field": field, "message": f"at most {MAX_REGIONS} regions"})
+    both = set(form.avoid_regions) & set(form.preferred_regions)
+    if both:
+        problems.append(
+            {
+                "field": "preferred_regions",
+                "message": f"both avoided and preferred: {', '.join(sorted(both))}",
+            }
+        )
+    try:
+        minutes = _travel_minutes(form.travel_minutes, broker)
+    except InvalidInput as problem:
+        problems.extend(problem.details)
+        minutes = 0
+    if problems:
+        summary = "; ".join(problem["message"] for problem in problems)
+        raise InvalidInput(f"Please correct the form: {summary}.", details=problems)
+    request = PlacementRequest(
+        family=Family(
+            adults=tuple(Person(age, False) for age in women)
+            + tuple(Person(age, True) for age in men),
+            children=tuple(Person(age, False) for age in girls)
+            + tuple(Person(age, True) for age in boys),
+        ),
+        needs=Needs(
+            wheelchair=form.wheelchair,
+            pets=form.pets,
+            languages=frozenset(languages),
+            night_arrival=form.night_arrival,
+        ),
+        risk=form.risk,
+        avoid_regions=frozenset(form.avoid_regions),
+        preferred_regions=frozenset(form.preferred_regions),
+        reentry=form.reentry,
+        trafficking_victim=form.trafficking_victim,
+    )
+    return request, minutes
+
+
+def _request_mac(broker: Broker, actor: Actor, payload: str) -> str:
+    message = f"{REQUEST_MAC_CONTEXT}\x00{actor.user_id}\x00{payload}"
+    return token_digest(broker.settings.token_secret_bytes, message)
+
+
+def _signed_request(broker: Broker, actor: Actor, payload: str, mac: str) -> PlacementRequest:
+    """The family request carried by a "Hold" form, refused if it was changed in any way."""
+    tampered = InvalidInput(
+        "The family's details on this form were changed after matching, so nothing was "
+        "held. Fill in the form and match again."
+    )
+    if not payload or len(payload) > 10_000 or len(mac) != 64:
+        raise tampered
+    expected = _request_mac(broker, actor, payload)
+    if not hmac.compare_digest(expected.encode(), mac.encode()):
+        raise tampered
+    try:
+        stored = json.loads(payload)
+        # the same schema the JSON API applies: unknown keys and wrong types are refused
+        msgspec.convert(stored, FamilyRequest, strict=True)
+        request = request_from_json(stored)
+    except (ValueError, TypeError, KeyError, msgspec.ValidationError) as exc:
+        raise tampered from exc
+    if request_to_json(request) != stored:
+        raise tampered
+    return request
+
+
+def _match(
+    db: DbSession,
+    broker: Broker,
+    now: Now,
+    request: PlacementRequest,
+    exclude: Collection[int] = (),
+) -> Ranking:
+    return matching.match(
+        session=db,
+        rules=broker.rules,
+        request=request,
+        now=now,
+        stale_after=broker.stale_after,
+        exclude_facility_ids=exclude,
+        snapshot=broker.snapshot,
+    )
+
+
+def _exclusions(ranking: Ranking) -> list[tuple[str, int, str]]:
+    return [
+        (code, count, EXCLUSION_TEXTS.get(code, code.replace("_", " ")))
+        for code, count in sorted(ranking.excluded.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def _call_page(
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    *,
+    form: FamilyInput | None = None,
+    ranking: Ranking | None = None,
+    request: PlacementRequest | None = None,
+    travel_minutes: int | None = None,
+    held: str = "",
+    released: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    own = holds.holds_of_counsellor(session=db, actor=actor, now=now)
+    default_minutes = broker.settings.hold_ttl_default_minutes
+    payload = json.dumps(request_to_json(request), sort_keys=True) if request else ""
+    return {
+        "actor": actor,
+        "now": now,
+        "form": form or FamilyInput(travel_minutes=str(default_minutes)),
+        "regions": list(broker.rules.regions),
+        "risk_levels": [level.value for level in RiskLevel],
+        "ttl_max": broker.settings.hold_ttl_max_minutes,
+        "kinds": _kind_labels(broker),
+        "ranking": ranking,
+        "excluded": _exclusions(ranking) if ranking else [],
+        "request_json": payload,
+        "request_mac": _request_mac(broker, actor, payload) if payload else "",
+        "travel_minutes": travel_minutes or default_minutes,
+        "holds": own,
+        "held": next((view for view in own if view.hold_id == held), None),
+        "released": next(
+            (view for view in own if view.hold_id == released and view.state == holds.RELEASED),
+            None,
+        ),
+        "states": HOLD_STATES,
+        "decline_reasons": holds.DECLINE_REASONS,
+        "error": None,
+        "field_errors": {},
+        "error_hold": None,
+        "rematch_of": None,
+        **extra,
+    }
+
+
+def _field_errors(problem: InvalidInput) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for detail in problem.details:
+        errors.setdefault(str(detail.get("field", "")), str(detail.get("message", "")))
+    return errors
+
+
+@get("/call", opt=allow(Role.COUNSELLOR, via="cookie"), sync_to_thread=True)
+def call_page(
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    held: HoldIdQuery = "",
+    released: HoldIdQuery = "",
+) -> Template:
+    context = _call_page(db, broker, actor, now, held=held, released=released)
+    return Template("call.html", context=context)
+
+
+# A path of its own rather than POST /call: Litestar 2.25 wraps a sync_to_thread handler a
+# second time when a later handler is registered on the same path, and the GET then fails.
+@post(
+    "/call/match",
+    opt={**allow(Role.COUNSELLOR, via="cookie"), "writes": False},
+    status_code=HTTP_200_OK,
+    sync_to_thread=True,
+)
+def call_match(data: MultiForm, db: DbSession, broker: Broker, actor: Actor, now: Now) -> Template:
+    form = _family_input(data)
+    try:
+        request, minutes = _parse_family(form, broker)
+        ranking = _match(db, broker, now, request)
+    except InvalidInput as problem:
+        context = _call_page(
+            db,
+            broker,
+            actor,
+            now,
+            form=form,
+            error=problem.message,
+            field_errors=_field_errors(problem),
+        )
+        return Template("call.html", context=context, status_code=422)
+    context = _call_page(
+        db, broker, actor, now, form=form, ranking=ranking, request=request, travel_minutes=minutes
+    )
+    return Template("call.html", context=context)
+
+
+@post(
+    "/call/hold",
+    opt=allow(Role.COUNSELLOR, via="cookie"),
+    status_code=HTTP_200_OK,
+    sync_to_thread=True,
+)
+def call_hold(
+    data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template | Redirect:
+    try:
+        request = _signed_request(
+            broker, actor, data.get("request", ""), data.get("request_mac", "")
+        )
+        facility_text = data.get("facility_id", "")
+        if not (facility_text.isascii() and facility_text.isdigit() and len(facility_text) < 10):
+            raise InvalidInput("The form named no facility to hold; match again.")
+        minutes = _travel_minutes(data.get("travel_minutes", ""), broker)
+    except InvalidInput as problem:
+        # Without a trustworthy request there are no options to show again.
+        context = _call_page(db, broker, actor, now, error=problem.message)
+        return Template("call.html", context=context, status_code=422)
+    try:
+        hold, _ = holds.hold_create(
+            session=db,
+            rules=broker.rules,
+            request=request,
+            facility_id=int(facility_text),
+            ttl_minutes=minutes,
+            ttl_default=broker.settings.hold_ttl_default_minutes,
+            ttl_max=broker.settings.hold_ttl_max_minutes,
+            actor=actor,
+            now=now,
+        )
+    except (Conflict, InvalidInput) as problem:
+        # Nothing was held; the options as they stand now, so the next one is one click away.
+        ranking = _match(db, broker, now, request)
+        context = _call_page(
+            db,
+            broker,
+            actor,
+            now,
+            form=_input_of(request, minutes),
+            ranking=ranking,
+            request=request,
+            travel_minutes=minutes,
+            error=problem.message,
+        )
+        return Template("call.html", context=context, status_code=problem.status_code)
+    return Redirect(f"/call?held={hold.id}", status_code=303)
+
+
+@post(
+    "/call/holds/{hold_id:str}/release",
+    opt=allow(Role.COUNSELLOR, via="cookie"),
+    sync_to_thread=True,
+)
+def call_release(
+    hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template | Redirect:
+    try:
+        holds.hold_release(session=db, hold_id=hold_id, actor=actor, now=now)
+    except Conflict as problem:
+        context = _call_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
+        return Template("call.html", context=context, status_code=problem.status_code)
+    return Redirect(f"/call?released={hold_id}", status_code=303)
+
+
+@get(
+    "/call/holds/{hold_id:str}/match-again",
+    opt=allow(Role.COUNSELLOR, via="cookie"),
+    sync_to_thread=True,
+)
+def call_match_again(
+    hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template:
+    view = holds.hold_get(session=db, hold_id=hold_id, actor=actor, now=now)
+    request = request_from_json(view.request)
+    minutes = broker.settings.hold_ttl_default_minutes
+    try:
+        declined = holds.declined_facilities(session=db, hold_id=hold_id)
+        ranking = _match(db, broker, now, request, exclude=declined)
+    except InvalidInput as problem:
+        context = _call_page(
+            db, broker, actor, now, form=_input_of(request, minutes), error=problem.message
+        )
+        return Template("call.html", context=context, status_code=422)
+    context = _call_page(
+        db,
+        broker,
+        actor,
+        now,
+        form=_input_of(request, minutes),
+        ranking=ranking,
+        request=request,
+        travel_minutes=minutes,
+        rematch_of=view,
+    )
+    return Template("call.html", context=context)
+
+
+# --- shelter staff: incoming holds ------------------------------------------------------
+
+
+def _incoming_page(
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    *,
+    confirmed: str = "",
+    declined: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    sections = [
+        (
+            facility,
+            holds.holds_for_facility(session=db, facility_id=facility.id, actor=actor, now=now),
+        )
+        for facility in _own_facilities(db, broker, actor, now)
+    ]
+    shown = [view for _, views in sections for view in views]
+    arrived = next((view for view in shown if view.hold_id == confirmed and view.case_code), None)
+    return {
+        "actor": actor,
+        "now": now,
+        "sections": sections,
+        "kinds": _kind_labels(broker),
+        "states": HOLD_STATES,
+        "decline_reasons": holds.DECLINE_REASONS,
+        "max_note": MAX_NOTE,
+        "arrived": arrived,
+        "declined": any(
+            view.hold_id == declined and view.state == holds.DECLINED for view in shown
+        ),
+        "error": None,
+        "error_hold": None,
+        **extra,
+    }
+
+
+@get("/staff/holds", opt=allow(Role.SHELTER_STAFF, via="cookie"), sync_to_thread=True)
+def incoming_page(
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    confirmed: HoldIdQuery = "",
+    declined: HoldIdQuery = "",
+) -> Template:
+    context = _incoming_page(db, broker, actor, now, confirmed=confirmed, declined=declined)
+    return Template("incoming.html", context=context)
+
+
+@post(
+    "/staff/holds/{hold_id:str}/confirm",
+    opt=allow(Role.SHELTER_STAFF, via="cookie"),
+    sync_to_thread=True,
+)
+def incoming_confirm(
+    hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template | Redirect:
+    try:
+        holds.hold_confirm(session=db, rules=broker.rules, hold_id=hold_id, actor=actor, now=now)
+    except (Conflict, InvalidInput) as problem:
+        context = _incoming_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
+        return Template("incoming.html", context=context, status_code=problem.status_code)
+    return Redirect(f"/staff/holds?confirmed={hold_id}", status_code=303)
+
+
+@post(
+    "/staff/holds/{hold_id:str}/decline",
+    opt=allow(Role.SHELTER_STAFF, via="cookie"),
+    sync_to_thread=True,
+)
+def incoming_decline(
+    hold_id: FromPath[str], data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template | Redirect:
+    note = data.get("note", "").strip()
+    try:
+        if len(note) > MAX_NOTE:
+            raise InvalidInput(f"The note can be at most {MAX_NOTE} characters long.")
+        holds.hold_decline(
+            session=db,
+            hold_id=hold_id,
+            reason=data.get("reason", ""),
+            note=note or None,
+            actor=actor,
+            now=now,
+        )
+    except (Conflict, InvalidInput) as problem:
+        context = _incoming_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
+        return Template("incoming.html", context=context, status_code=problem.status_code)
+    return Redirect(f"/staff/holds?declined={hold_id}", status_code=303)
+
+
+# --- shelter staff: residents -----------------------------------------------------------
+
+
+def _residents_page(
+    db: DbSession, broker: Broker, actor: Actor, now: Now, **extra: Any
+) -> dict[str, Any]:
+    sections = [
+        (
+            facility,
+            placements.residents(session=db, facility_id=facility.id, actor=actor, now=now),
+        )
+        for facility in _own_facilities(db, broker, actor, now)
+    ]
+    return {
+        "actor": actor,
+        "sections": sections,
+        "kinds": _kind_labels(broker),
+        "departure_reasons": placements.DEPARTURE_REASONS,
+        "soon_days": SOON_DAYS,
+        "departed": None,
+        "error": None,
+        "error_placement": None,
+        **extra,
+    }
+
+
+@get("/staff/residents", opt=allow(Role.SHELTER_STAFF, via="cookie"), sync_to_thread=True)
+def residents_page(
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    departed: Annotated[str | None, QueryParameter(pattern=CASE_CODE)] = None,
+) -> Template:
+    context = _residents_page(db, broker, actor, now, departed=departed)
+    return Template("residents.html", context=context)
+
+
+@post(
+    "/staff/residents/{placement_id:str}/depart",
+    opt=allow(Role.SHELTER_STAFF, via="cookie"),
+    sync_to_thread=True,
+)
+def residents_depart(
+    placement_id: FromPath[str], data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template | Redirect:
+    try:
+        view = placements.placement_depart(
+            session=db,
+            placement_id=placement_id,
+            reason=data.get("reason", ""),
+            actor=actor,
+            now=now,
+        )
+    except (Conflict, InvalidInput) as problem:
+        context = _residents_page(
+            db, broker, actor, now, error=problem.message, error_placement=placement_id
+        )
+        return Template("residents.html", context=context, status_code=problem.status_code)
+    return Redirect(f"/staff/residents?departed={view.case_code}", status_code=303)
+
+
 PAGE_HANDLERS = [
     root,
     login_page,
@@ -214,4 +846,14 @@ PAGE_HANDLERS = [
     capacity_page,
     capacity_submit,
     overview_page,
+    call_page,
+    call_match,
+    call_hold,
+    call_release,
+    call_match_again,
+    incoming_page,
+    incoming_confirm,
+    incoming_decline,
+    residents_page,
+    residents_depart,
 ]

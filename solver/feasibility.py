@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.instance import FacilityState, Network, PlacementRequest
+from solver.instance import FacilityState, Geography, Network, PlacementRequest
 
 REASONS: dict[str, str] = {
     "kind_not_for_risk": "this kind of facility does not receive families at this risk level",
@@ -29,12 +29,18 @@ REASONS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class RequestView:
-    """What a request implies once, before facilities are checked one by one."""
+    """What a request implies, worked out once before facilities are checked one by one."""
 
     request: PlacementRequest
     allowed_kinds: frozenset[str]
     family_kinds: frozenset[str]
     excluded_regions: frozenset[str]
+    persons: int
+    has_adult_man: bool
+    oldest_boy: int | None
+    # per region: km to the nearest preferred / avoided region (absent when none is given)
+    to_preferred: dict[str, float]
+    to_avoided: dict[str, float]
 
 
 def prepare(request: PlacementRequest, network: Network) -> RequestView:
@@ -52,20 +58,37 @@ def prepare(request: PlacementRequest, network: Network) -> RequestView:
         network.weights.exclusion_km if request.avoid_within_km is None else request.avoid_within_km
     )
     geography = network.geography
-    excluded = set(request.avoid_regions)
-    for region in geography.points:
-        if any(
-            avoid in geography.points and geography.distance_km(region, avoid) <= reach
-            for avoid in request.avoid_regions
-        ):
-            excluded.add(region)
-    return RequestView(request, allowed_kinds, family_kinds, frozenset(excluded))
+    known_avoided = [r for r in request.avoid_regions if r in geography.points]
+    known_preferred = [r for r in request.preferred_regions if r in geography.points]
+    to_avoided = _nearest(geography, known_avoided)
+    to_preferred = _nearest(geography, known_preferred)
+    excluded = set(request.avoid_regions) | {r for r, km in to_avoided.items() if km <= reach}
+    return RequestView(
+        request=request,
+        allowed_kinds=allowed_kinds,
+        family_kinds=family_kinds,
+        excluded_regions=frozenset(excluded),
+        persons=family.persons,
+        has_adult_man=family.has_adult_man,
+        oldest_boy=family.oldest_boy,
+        to_preferred=to_preferred,
+        to_avoided=to_avoided,
+    )
+
+
+def _nearest(geography: Geography, targets: list[str]) -> dict[str, float]:
+    """For every region, the distance to the nearest of ``targets`` (empty when none)."""
+    if not targets:
+        return {}
+    return {
+        region: min(geography.distance_km(region, target) for target in targets)
+        for region in geography.points
+    }
 
 
 def exclusion_reason(view: RequestView, facility: FacilityState, network: Network) -> str | None:
     """The code of the first hard rule the facility breaks for this request, or None."""
     request = view.request
-    family = request.family
     needs = request.needs
     if facility.kind not in view.allowed_kinds:
         return "kind_not_for_risk"
@@ -73,11 +96,11 @@ def exclusion_reason(view: RequestView, facility: FacilityState, network: Networ
         return "kind_not_for_family"
     if facility.region in view.excluded_regions:
         return "danger_zone"
-    if family.has_adult_man and not (
+    if view.has_adult_man and not (
         facility.admits_adult_men and network.kinds[facility.kind].adult_men_possible
     ):
         return "adult_men"
-    oldest_boy = family.oldest_boy
+    oldest_boy = view.oldest_boy
     if (
         oldest_boy is not None
         and facility.boys_max_age is not None
@@ -94,7 +117,7 @@ def exclusion_reason(view: RequestView, facility: FacilityState, network: Networ
         return "night_admission"
     if request.reentry and not facility.accepts_reentry:
         return "reentry"
-    if facility.free_units < 1 or facility.free_beds < family.persons:
+    if facility.free_units < 1 or facility.free_beds < view.persons:
         return "no_free_unit"
     return None
 

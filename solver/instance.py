@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 
 RISK_LEVELS = ("standard", "medium", "high")
 
@@ -76,7 +77,10 @@ class KindPolicy:
 
 @dataclass(frozen=True, slots=True)
 class FacilityState:
-    """A facility as matching sees it: attributes plus what is free now (after holds)."""
+    """A facility as matching sees it: attributes plus what is free now (after holds).
+
+    The report time, not its age, is kept so the same object stays valid as time passes;
+    rankings take ``now`` and judge freshness themselves."""
 
     id: int
     name: str
@@ -91,8 +95,7 @@ class FacilityState:
     languages: frozenset[str] = frozenset({"hu"})
     night_admission: bool = True
     accepts_reentry: bool = True
-    report_age_hours: float | None = 0.0  # None: never reported
-    stale: bool = False
+    reported_at: datetime | None = None  # when its staff last reported; None: never
     operator_id: int = 0
 
 
@@ -136,3 +139,12 @@ class Network:
     geography: Geography
     weights: Weights = field(default_factory=Weights)
     stale_after_hours: float = 24.0
+
+    def report_age_hours(self, facility: FacilityState, now: datetime) -> float | None:
+        if facility.reported_at is None:
+            return None
+        return (now - facility.reported_at).total_seconds() / 3600
+
+    def is_stale(self, facility: FacilityState, now: datetime) -> bool:
+        age = self.report_age_hours(facility, now)
+        return age is None or age > self.stale_after_hours

@@ -18,9 +18,11 @@ Ties are broken by facility id, so the same state always gives the same order.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from solver.feasibility import RequestView, exclusion_reason, prepare
 from solver.instance import FacilityState, Network, PlacementRequest
@@ -58,78 +60,75 @@ def _signed(value: float) -> str:
     return f"+{text}" if rounded >= 0 else text
 
 
-def _score(
-    view: RequestView, facility: FacilityState, network: Network, secret_free_units: int
-) -> tuple[float, tuple[str, ...]]:
-    request, weights, geography = view.request, network.weights, network.geography
-    parts: list[tuple[float, str]] = []
+# A part of a score: its value, and how to say it (a template and its argument), so that
+# the sentences are written only for the options actually returned.
+Part = tuple[float, str, object]
 
-    fit = weights.kind_fit.get(request.risk, {}).get(facility.kind, 0.0)
-    label = facility.kind.replace("_", " ")
-    parts.append((fit, f"{label} for a {request.risk}-risk family"))
 
-    if request.preferred_regions:
+def _parts(
+    view: RequestView,
+    facility: FacilityState,
+    network: Network,
+    secret_free_units: int,
+    age: float | None,
+    stale: bool,
+) -> list[Part]:
+    request, weights = view.request, network.weights
+    parts: list[Part] = [
+        (weights.kind_fit.get(request.risk, {}).get(facility.kind, 0.0), "kind", facility.kind)
+    ]
+    if view.to_preferred:
         if facility.region in request.preferred_regions:
-            parts.append((weights.preferred_region, f"in a preferred region ({facility.region})"))
+            parts.append((weights.preferred_region, "preferred", facility.region))
         else:
-            nearest = (
-                min(
-                    geography.distance_km(facility.region, region)
-                    for region in request.preferred_regions
-                    if region in geography.points
-                )
-                if any(r in geography.points for r in request.preferred_regions)
-                else None
-            )
-            if nearest is not None:
-                closeness = max(0.0, 1.0 - nearest / weights.near_preferred_km)
-                parts.append(
-                    (
-                        weights.near_preferred_max * closeness,
-                        f"{nearest:.0f} km from a preferred region",
-                    )
-                )
-
-    if request.avoid_regions:
-        known = [r for r in request.avoid_regions if r in geography.points]
-        if known:
-            distance = min(geography.distance_km(facility.region, region) for region in known)
-            share = min(1.0, distance / weights.far_from_danger_km)
-            parts.append(
-                (weights.far_from_danger_max * share, f"{distance:.0f} km from the avoided regions")
-            )
-
-    age = facility.report_age_hours
-    if facility.stale or age is None:
-        text = (
-            "capacity never reported"
-            if age is None
-            else f"capacity report is stale ({age:.0f} h old)"
-        )
-        parts.append((weights.stale_report, text))
+            nearest = view.to_preferred[facility.region]
+            closeness = max(0.0, 1.0 - nearest / weights.near_preferred_km)
+            parts.append((weights.near_preferred_max * closeness, "near_preferred", nearest))
+    if view.to_avoided:
+        distance = view.to_avoided[facility.region]
+        share = min(1.0, distance / weights.far_from_danger_km)
+        parts.append((weights.far_from_danger_max * share, "far_from_danger", distance))
+    if age is None:
+        parts.append((weights.stale_report, "never_reported", None))
+    elif stale:
+        parts.append((weights.stale_report, "stale", age))
     else:
         freshness = max(0.0, 1.0 - age / network.stale_after_hours)
-        parts.append((weights.fresh_report * freshness, f"capacity reported {age:.1f} h ago"))
-
+        parts.append((weights.fresh_report * freshness, "fresh", age))
     if facility.kind == SECRET_SHELTER and request.risk != "high":
         if secret_free_units <= weights.secret_buffer_units:
-            parts.append(
-                (
-                    weights.secret_buffer_penalty,
-                    "secret-shelter places are short; kept for high-risk families",
-                )
-            )
+            parts.append((weights.secret_buffer_penalty, "secret_short", None))
         else:
-            parts.append(
-                (weights.secret_place_penalty, "secret-shelter place kept for high-risk families")
-            )
+            parts.append((weights.secret_place_penalty, "secret_kept", None))
+    return parts
 
-    total = round(sum(value for value, _ in parts), 2)
-    reasons = tuple(f"{text} ({_signed(value)})" for value, text in parts)
-    reasons += (
-        f"{_count(facility.free_units, 'free unit')}, {_count(facility.free_beds, 'free bed')}",
+
+def _sentence(key: str, argument: object, risk: str) -> str:
+    if key == "kind":
+        return f"{str(argument).replace('_', ' ')} for a {risk}-risk family"
+    if key == "preferred":
+        return f"in a preferred region ({argument})"
+    if key == "near_preferred":
+        return f"{argument:.0f} km from a preferred region"
+    if key == "far_from_danger":
+        return f"{argument:.0f} km from the avoided regions"
+    if key == "never_reported":
+        return "capacity never reported"
+    if key == "stale":
+        return f"capacity report is stale ({argument:.0f} h old)"
+    if key == "fresh":
+        return f"capacity reported {argument:.1f} h ago"
+    if key == "secret_short":
+        return "secret-shelter places are short; kept for high-risk families"
+    return "secret-shelter place kept for high-risk families"
+
+
+def _reasons(parts: list[Part], facility: FacilityState, risk: str) -> tuple[str, ...]:
+    reasons = tuple(f"{_sentence(key, arg, risk)} ({_signed(value)})" for value, key, arg in parts)
+    capacity = (
+        f"{_count(facility.free_units, 'free unit')}, {_count(facility.free_beds, 'free bed')}"
     )
-    return total, reasons
+    return (*reasons, capacity)
 
 
 def rank(
@@ -137,22 +136,27 @@ def rank(
     facilities: Iterable[FacilityState],
     network: Network,
     *,
+    now: datetime,
     limit: int = 10,
 ) -> Ranking:
-    """Feasible facilities for ``request``, best ``limit`` first, and why the rest are out."""
+    """Feasible facilities for ``request``, best ``limit`` first, and why the rest are out.
+    ``now`` judges how fresh each capacity report is."""
     view = prepare(request, network)
     candidates = list(facilities)
     secret_free_units = sum(f.free_units for f in candidates if f.kind == SECRET_SHELTER)
     excluded: Counter[str] = Counter()
-    scored: list[tuple[float, int, FacilityState, tuple[str, ...]]] = []
+    scored: list[tuple[float, int, FacilityState, list[Part], bool]] = []
     for facility in candidates:
         reason = exclusion_reason(view, facility, network)
         if reason is not None:
             excluded[reason] += 1
             continue
-        score, reasons = _score(view, facility, network, secret_free_units)
-        scored.append((score, facility.id, facility, reasons))
-    scored.sort(key=lambda item: (-item[0], item[1]))
+        age = network.report_age_hours(facility, now)
+        stale = age is None or age > network.stale_after_hours
+        parts = _parts(view, facility, network, secret_free_units, age, stale)
+        score = round(sum(value for value, _, _ in parts), 2)
+        scored.append((score, facility.id, facility, parts, stale))
+    best = heapq.nsmallest(limit, scored, key=lambda item: (-item[0], item[1]))
     options = tuple(
         Option(
             facility_id=facility.id,
@@ -160,11 +164,11 @@ def rank(
             kind=facility.kind,
             region=facility.region,
             score=score,
-            reasons=reasons,
-            stale=facility.stale,
+            reasons=_reasons(parts, facility, request.risk),
+            stale=stale,
             free_units=facility.free_units,
             free_beds=facility.free_beds,
         )
-        for score, _, facility, reasons in scored[:limit]
+        for score, _, facility, parts, stale in best
     )
     return Ranking(options=options, excluded=dict(sorted(excluded.items())), feasible=len(scored))

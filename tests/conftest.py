@@ -84,6 +84,8 @@ def _truncate_postgres(url: str) -> None:
     tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # the one row the migration seeds
+        connection.exec_driver_sql("INSERT INTO registry_revision (id, value) VALUES (1, 0)")
     engine.dispose()
 
 

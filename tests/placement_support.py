@@ -9,7 +9,9 @@ from litestar.testing import TestClient
 from tests.conftest import Accounts, create_facility
 
 
-def family(adults: int = 1, children: tuple[tuple[int, str], ...] = ((6, "female"),), **extra: Any) -> dict[str, Any]:
+def family(
+    adults: int = 1, children: tuple[tuple[int, str], ...] = ((6, "female"),), **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "family": {
             "adults": [{"age": 30 + i, "sex": "female"} for i in range(adults)],
@@ -38,7 +40,8 @@ class Desk:
 
     def report(self, fid: int, units: int, beds: int) -> None:
         response = self.client.put(
-            f"/api/v1/facilities/{fid}/capacity", json={"free_units": units, "free_beds": beds},
+            f"/api/v1/facilities/{fid}/capacity",
+            json={"free_units": units, "free_beds": beds},
             headers=self.staff[fid],
         )
         assert response.status_code == 200, response.text
@@ -53,7 +56,8 @@ class Desk:
 
     def hold(self, fid: int, body: dict[str, Any] | None = None, **extra: Any) -> Any:
         return self.client.post(
-            "/api/v1/holds", json={**(body or family()), "facility_id": fid, **extra},
+            "/api/v1/holds",
+            json={**(body or family()), "facility_id": fid, **extra},
             headers=self.counsellor,
         )
 

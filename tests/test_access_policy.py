@@ -19,7 +19,14 @@ from tests.conftest import Accounts, create_facility
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SIGN_OUT_ROUTES = {("DELETE", "/api/v1/auth/token"), ("POST", "/logout")}
-PATH_VALUES = {"facility_id": None, "file_path": "broker.css", "path": "openapi.json"}
+PATH_VALUES = {
+    "facility_id": None,
+    "file_path": "broker.css",
+    "path": "openapi.json",
+    "hold_id": "0" * 32,
+    "placement_id": "0" * 32,
+    "operator_id": "1",
+}
 
 
 def _concrete(path: str, facility_id: int) -> str:

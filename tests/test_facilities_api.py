@@ -29,6 +29,10 @@ CONTRACT_FIELDS = {
     "free_beds",
     "capacity_reported_at",
     "stale",
+    "reported_free_units",
+    "reported_free_beds",
+    "held_units",
+    "held_beds",
 }
 
 

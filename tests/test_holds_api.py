@@ -17,9 +17,15 @@ def desk(client: TestClient[Any], accounts: Accounts, admin: dict[str, str]) -> 
     return Desk(client, accounts, admin)
 
 
-def test_hold_returns_meeting_point_and_never_the_address(desk: Desk, client: TestClient[Any]) -> None:
-    fid = desk.facility(2, 6, meeting_point="Pécs bus station, platform 3, a woman with a red umbrella.")
-    client.put(f"/api/v1/facilities/{fid}/address", json={"address": "Rejtek utca 9."}, headers=desk.admin)
+def test_hold_returns_meeting_point_and_never_the_address(
+    desk: Desk, client: TestClient[Any]
+) -> None:
+    fid = desk.facility(
+        2, 6, meeting_point="Pécs bus station, platform 3, a woman with a red umbrella."
+    )
+    client.put(
+        f"/api/v1/facilities/{fid}/address", json={"address": "Rejtek utca 9."}, headers=desk.admin
+    )
     response = desk.hold(fid, ttl_minutes=45)
     assert response.status_code == 201, response.text
     body = response.json()
@@ -56,13 +62,18 @@ def test_gone_place_is_409_and_unfit_facility_is_422(desk: Desk) -> None:
     assert missing.status_code == 404
 
 
-def test_expiry_is_effective_at_once_for_every_read(desk: Desk, clock: TestClock, client: TestClient[Any]) -> None:
+def test_expiry_is_effective_at_once_for_every_read(
+    desk: Desk, clock: TestClock, client: TestClient[Any]
+) -> None:
     fid = desk.facility(1, 3)
     hold = desk.hold(fid, ttl_minutes=30).json()
     assert desk.free(fid) == (0, 0)
     clock.advance(minutes=30)
     assert desk.free(fid) == (1, 3)
-    assert client.get(f"/api/v1/holds/{hold['hold_id']}", headers=desk.counsellor).json()["state"] == "expired"
+    assert (
+        client.get(f"/api/v1/holds/{hold['hold_id']}", headers=desk.counsellor).json()["state"]
+        == "expired"
+    )
     late = desk.confirm(hold["hold_id"], fid)
     assert late.status_code == 409 and "expired" in late.json()["error"]["message"]
     assert desk.hold(fid).status_code == 201  # the place can be held again at once
@@ -75,12 +86,20 @@ def test_only_the_receiving_staff_confirm_or_decline_and_only_counsellors_releas
     hold_id = desk.hold(fid).json()["hold_id"]
     for headers in (desk.staff[other], desk.counsellor, desk.admin):
         assert client.post(f"/api/v1/holds/{hold_id}/confirm", headers=headers).status_code == 403
-        assert client.post(f"/api/v1/holds/{hold_id}/decline", json={"reason": "other"}, headers=headers).status_code == 403
+        assert (
+            client.post(
+                f"/api/v1/holds/{hold_id}/decline", json={"reason": "other"}, headers=headers
+            ).status_code
+            == 403
+        )
     for headers in (desk.staff[fid], desk.admin):
         assert client.delete(f"/api/v1/holds/{hold_id}", headers=headers).status_code == 403
     other_counsellor = accounts.headers("pair", "counsellor")
     assert client.delete(f"/api/v1/holds/{hold_id}", headers=other_counsellor).status_code == 204
-    assert client.get(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).json()["state"] == "released"
+    assert (
+        client.get(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).json()["state"]
+        == "released"
+    )
     assert client.delete(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).status_code == 409
 
 
@@ -92,10 +111,13 @@ def test_decline_with_reason_is_seen_and_rematch_leaves_the_facility_out(
     body = family(preferred_regions=["Zala"])
     assert [o["facility_id"] for o in desk.match(body)["options"]] == [first, second]
     hold_id = desk.hold(first, body).json()["hold_id"]
-    bad = client.post(f"/api/v1/holds/{hold_id}/decline", json={"reason": "bored"}, headers=desk.staff[first])
+    bad = client.post(
+        f"/api/v1/holds/{hold_id}/decline", json={"reason": "bored"}, headers=desk.staff[first]
+    )
     assert bad.status_code == 422
     declined = client.post(
-        f"/api/v1/holds/{hold_id}/decline", json={"reason": "risk_too_high", "note": "perpetrator's relative works nearby"},
+        f"/api/v1/holds/{hold_id}/decline",
+        json={"reason": "risk_too_high", "note": "perpetrator's relative works nearby"},
         headers=desk.staff[first],
     )
     assert declined.status_code == 200 and declined.json()["state"] == "declined"
@@ -120,7 +142,10 @@ def test_report_hold_report_arrive(desk: Desk, client: TestClient[Any]) -> None:
     # the next report counts her as occupying; nothing moves
     desk.report(fid, 1, 3)
     assert desk.free(fid) == (1, 3)
-    assert client.get(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).json()["state"] == "confirmed"
+    assert (
+        client.get(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).json()["state"]
+        == "confirmed"
+    )
 
 
 @pytest.mark.parametrize("ending", ["decline", "release", "expire"])
@@ -131,7 +156,9 @@ def test_hold_that_ends_without_arrival_gives_the_place_back(
     hold_id = desk.hold(fid, ttl_minutes=20).json()["hold_id"]
     assert desk.free(fid) == (0, 0)
     if ending == "decline":
-        client.post(f"/api/v1/holds/{hold_id}/decline", json={"reason": "no_place"}, headers=desk.staff[fid])
+        client.post(
+            f"/api/v1/holds/{hold_id}/decline", json={"reason": "no_place"}, headers=desk.staff[fid]
+        )
     elif ending == "release":
         client.delete(f"/api/v1/holds/{hold_id}", headers=desk.counsellor)
     else:
@@ -155,12 +182,15 @@ def test_departure_frees_the_place_up_to_the_totals(desk: Desk, client: TestClie
     assert desk.reported(fid) == (0, 1) and desk.free(fid) == (0, 0)  # a lone bed is not offered
     desk.report(fid, 2, 6)  # the staff report everything free, although she is still there
     left = client.post(
-        f"/api/v1/placements/{placement['placement_id']}/depart", json={"reason": "independent_housing"},
+        f"/api/v1/placements/{placement['placement_id']}/depart",
+        json={"reason": "independent_housing"},
         headers=desk.staff[fid],
     )
     assert left.status_code == 200 and left.json()["state"] == "departed"
     assert desk.reported(fid) == (2, 6)  # never above the totals
     again = client.post(
-        f"/api/v1/placements/{placement['placement_id']}/depart", json={"reason": "other"}, headers=desk.staff[fid]
+        f"/api/v1/placements/{placement['placement_id']}/depart",
+        json={"reason": "other"},
+        headers=desk.staff[fid],
     )
     assert again.status_code == 409

@@ -23,7 +23,16 @@ CASES = [
     ({"kind": "trafficking_home"}, family(), "kind_not_for_family"),
     ({"region": "Baranya"}, family(avoid_regions=["Baranya"]), "danger_zone"),
     ({"region": "Pest"}, family(avoid_regions=["Budapest"]), "danger_zone"),
-    ({}, {"family": {"adults": [{"age": 30, "sex": "female"}, {"age": 33, "sex": "male"}], "children": []}}, "adult_men"),
+    (
+        {},
+        {
+            "family": {
+                "adults": [{"age": 30, "sex": "female"}, {"age": 33, "sex": "male"}],
+                "children": [],
+            }
+        },
+        "adult_men",
+    ),
     ({"boys_max_age": 10}, family(children=((11, "male"),)), "boys_age"),
     ({"wheelchair_units": 0}, family(needs={"wheelchair": True}), "wheelchair"),
     ({"accepts_pets": False}, family(needs={"pets": True}), "pets"),
@@ -48,14 +57,20 @@ def test_each_rule_excludes_and_is_counted(
     assert [o["facility_id"] for o in desk.match(plain)["options"]] == [fid]
 
 
-def test_full_place_is_counted_and_options_carry_reasons(desk: Desk, client: TestClient[Any], clock: TestClock) -> None:
+def test_full_place_is_counted_and_options_carry_reasons(
+    desk: Desk, client: TestClient[Any], clock: TestClock
+) -> None:
     full = desk.facility(0, 0, name="Full")
     fresh = desk.facility(1, 4, name="Fresh", region="Zala")
-    stale = desk.facility(1, 4, name="Stale", region="Zala")
+    desk.facility(1, 4, name="Stale", region="Zala")
     clock.advance(hours=25)
     desk.report(fresh, 1, 4)
-    client.put(f"/api/v1/facilities/{fresh}/address", json={"address": "Titok köz 4."}, headers=desk.admin)
-    response = client.post("/api/v1/matches", json=family(preferred_regions=["Zala"]), headers=desk.counsellor)
+    client.put(
+        f"/api/v1/facilities/{fresh}/address", json={"address": "Titok köz 4."}, headers=desk.admin
+    )
+    response = client.post(
+        "/api/v1/matches", json=family(preferred_regions=["Zala"]), headers=desk.counsellor
+    )
     result = response.json()
     assert [o["name"] for o in result["options"]] == ["Fresh", "Stale"]
     assert [o["stale"] for o in result["options"]] == [False, True]
@@ -87,7 +102,43 @@ def test_same_state_same_answer_and_limit(desk: Desk) -> None:
         (family(colour="red"), "colour"),
     ],
 )
-def test_bad_requests_are_422(desk: Desk, client: TestClient[Any], body: dict[str, Any], field: str) -> None:
+def test_bad_requests_are_422(
+    desk: Desk, client: TestClient[Any], body: dict[str, Any], field: str
+) -> None:
     response = client.post("/api/v1/matches", json=body, headers=desk.counsellor)
     assert response.status_code == 422, response.text
     assert field in response.json()["error"]["message"]
+
+
+def test_the_cached_registry_follows_changes_made_by_another_process(
+    desk: Desk, client: TestClient[Any], settings: Any, clock: TestClock
+) -> None:
+    from broker.db.engine import make_engine, unit_of_work
+    from broker.domain.access import Principal, Role
+    from broker.services.capacity import capacity_report
+
+    fid = desk.facility(1, 4, name="Cached")
+    body = family(children=((6, "female"), (8, "female")))
+    assert [o["facility_id"] for o in desk.match(body)["options"]] == [fid]  # cache warm
+    # another process (its own engine) reports the facility full
+    other = make_engine(settings.database_url, pool_size=1)
+    with other.connect() as connection:
+        staff_id = connection.exec_driver_sql(
+            f"SELECT id FROM users WHERE username = 'staff-{fid}'"
+        ).scalar_one()
+    staff = Principal(
+        user_id=staff_id,
+        username=f"staff-{fid}",
+        role=Role.SHELTER_STAFF,
+        facility_ids=frozenset({fid}),
+    )
+    with unit_of_work(other) as session:
+        capacity_report(
+            session=session, facility_id=fid, free_units=1, free_beds=2, actor=staff, now=clock()
+        )
+    other.dispose()
+    after = desk.match(body)
+    assert after["options"] == [] and after["excluded"] == {"no_free_unit": 1}
+    # a facility registered elsewhere appears too
+    second = desk.facility(2, 8, name="New")
+    assert [o["facility_id"] for o in desk.match(body)["options"]] == [second]

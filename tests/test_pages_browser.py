@@ -6,108 +6,34 @@ screenshots are kept under ``test-artifacts/``.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
-from broker.crypto import AddressCipher, Passwords
-from broker.db.engine import make_engine, unit_of_work
-from broker.db.migrate import upgrade
-from broker.domain.rules import load_rules
-from broker.network import load_demo
-from broker.settings import Settings
-from tests.conftest import ARTIFACTS
+from tests.browser_support import chromium, demo_server, login, new_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'broker.db'}"
-    upgrade(url)
-    settings = Settings(database_url=url)
-    engine = make_engine(url, pool_size=1)
-    with unit_of_work(engine) as session:
-        load_demo(
-            session=session,
-            rules=load_rules(settings.data_dir),
-            cipher=AddressCipher(settings.address_key_bytes),
-            passwords=Passwords(),
-            path=settings.data_dir / "demo_network.toml",
-            now=datetime.now(UTC),
-        )
-    engine.dispose()
-    port = _free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with demo_server(tmp_path_factory.mktemp("pages")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    yield context.new_page()
-    context.close()
-
-
-def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", f"{username}-demo-2026")
-    page.click("button[type=submit]")
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with new_page(browser) as opened:
+        yield opened
 
 
 def test_wrong_password_shows_a_message(page: Any, server: str) -> None:
@@ -120,7 +46,7 @@ def test_wrong_password_shows_a_message(page: Any, server: str) -> None:
 
 
 def test_shelter_staff_updates_capacity_in_one_click(page: Any, server: str) -> None:
-    _login(page, server, "house-staff")
+    login(page, server, "house-staff")
     page.wait_for_url(f"{server}/staff/capacity")
     cards = page.locator("section.capacity")
     assert cards.count() == 3  # the three kinds of the one house, and nothing else
@@ -140,7 +66,7 @@ def test_shelter_staff_updates_capacity_in_one_click(page: Any, server: str) -> 
     age = datetime.now(UTC) - datetime.fromisoformat(reported)
     assert age.total_seconds() < 60
     assert card.locator(".badge").count() == 0
-    _shot(page, "staff-capacity")
+    shot(page, "staff-capacity")
 
     # an impossible report is refused with its reason, and the numbers stay
     card.locator("input[name=free_units]").fill("0")
@@ -155,7 +81,9 @@ def test_shelter_staff_updates_capacity_in_one_click(page: Any, server: str) -> 
 
 
 def test_counsellor_overview_filters_and_marks_stale(page: Any, server: str) -> None:
-    _login(page, server, "counsellor")
+    login(page, server, "counsellor")
+    page.wait_for_url(f"{server}/call")
+    page.click("nav a[href='/facilities']")
     page.wait_for_url(f"{server}/facilities")
     rows = page.locator("table.facilities tbody tr")
     assert rows.count() == 59
@@ -168,7 +96,7 @@ def test_counsellor_overview_filters_and_marks_stale(page: Any, server: str) -> 
     page.select_option("#region", "Bács-Kiskun")
     page.click("form.filters button[type=submit]")
     assert rows.count() == 1
-    _shot(page, "counsellor-overview")
+    shot(page, "counsellor-overview")
     assert "utca" not in page.content()  # no street address on the counsellor's page
 
 
@@ -184,8 +112,8 @@ def test_forms_without_csrf_token_are_refused(server: str) -> None:
 def test_pages_need_a_session_and_the_right_role(page: Any, server: str) -> None:
     page.goto(f"{server}/staff/capacity")
     assert page.url.endswith("/login")
-    _login(page, server, "counsellor")
-    page.wait_for_url(f"{server}/facilities")
+    login(page, server, "counsellor")
+    page.wait_for_url(f"{server}/call")
     response = page.goto(f"{server}/staff/capacity")
     assert response.status == 403
     assert "may not use this route" in page.content()

@@ -73,14 +73,34 @@ def planted(
         assert response.status_code == 204, response.text
     client.put(
         f"/api/v1/facilities/{secret['id']}/capacity",
-        json={"free_units": 1, "free_beds": 3},
+        json={"free_units": 2, "free_beds": 6},
         headers=staff,
     )
-    return {"ids": [secret["id"], crisis["id"]], "staff": staff}
+    # a hold and a stay at the secret shelter, so routes about them have something to show
+    counsellor = accounts.headers("canary-desk", "counsellor")
+    family = {"family": {"adults": [{"age": 30, "sex": "female"}], "children": []}, "risk": "high"}
+    placed = client.post(
+        "/api/v1/holds", json={**family, "facility_id": secret["id"]}, headers=counsellor
+    )
+    assert placed.status_code == 201, placed.text
+    confirmed = client.post(f"/api/v1/holds/{placed.json()['hold_id']}/confirm", headers=staff)
+    held = client.post(
+        "/api/v1/holds", json={**family, "facility_id": secret["id"]}, headers=counsellor
+    )
+    assert held.status_code == 201, held.text
+    assert not _contains_canary(placed.content + held.content + confirmed.content)
+    return {
+        "ids": [secret["id"], crisis["id"]],
+        "staff": staff,
+        "hold_id": held.json()["hold_id"],
+        "placement_id": confirmed.json()["placement_id"],
+    }
 
 
-def _fill(path: str, facility_id: int) -> list[str]:
+def _fill(path: str, facility_id: int, planted: dict[str, Any]) -> list[str]:
     path = path.replace("{file_path:path}", "broker.css").replace("{path:str}", "openapi.json")
+    path = path.replace("{hold_id:str}", planted["hold_id"]).replace("{operator_id:int}", "1")
+    path = path.replace("{placement_id:str}", planted["placement_id"])
     return [path.replace("{facility_id:int}", str(facility_id))]
 
 
@@ -134,7 +154,7 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
         policy = handler.opt.get("policy")
         via = policy.via if isinstance(policy, Policy) else "bearer"
         for facility_id in [*planted["ids"], 424242]:
-            for url in _fill(route.path, facility_id):
+            for url in _fill(route.path, facility_id, planted):
                 for who, token in callers.items():
                     client.cookies.clear()
                     headers = {"accept": "text/html,application/json"}
@@ -167,6 +187,26 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
         ),
         ("GET", "/no/such/page", {"headers": {"accept": "text/html"}}),
         ("GET", "/api/v1/facilities/notanumber", {"headers": bearer}),
+        (
+            "POST",
+            "/api/v1/matches",
+            {
+                "headers": bearer,
+                "json": {"family": {"adults": [{"age": 30, "sex": "female"}]}, "risk": "high"},
+            },
+        ),
+        ("POST", f"/api/v1/holds/{planted['hold_id']}/rematch", {"headers": bearer}),
+        (
+            "POST",
+            "/api/v1/holds",
+            {
+                "headers": bearer,
+                "json": {
+                    "family": {"adults": [{"age": 30, "sex": "female"}]},
+                    "facility_id": planted["ids"][0],
+                },
+            },
+        ),
     ]:
         response = client.request(method, url, **kwargs)
         assert response.status_code < 500

@@ -83,7 +83,12 @@ class MatchController(Controller):
     path = "/api/v1/matches"
     tags = ["placement"]
 
-    @post("/", opt=allow(Role.COUNSELLOR), status_code=HTTP_200_OK, sync_to_thread=True)
+    @post(
+        "/",
+        opt={**allow(Role.COUNSELLOR), "writes": False},
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+    )
     def match(self, data: JSONBody[MatchIn], db: DbSession, broker: Broker, now: Now) -> MatchOut:
         ranking = matching.match(
             session=db,
@@ -92,6 +97,7 @@ class MatchController(Controller):
             now=now,
             stale_after=broker.stale_after,
             limit=data.limit,
+            snapshot=broker.snapshot,
         )
         return _match_out(ranking)
 
@@ -179,7 +185,7 @@ class HoldController(Controller):
 
     @post(
         "/{hold_id:str}/rematch",
-        opt=allow(Role.COUNSELLOR),
+        opt={**allow(Role.COUNSELLOR), "writes": False},
         status_code=HTTP_200_OK,
         sync_to_thread=True,
     )
@@ -195,6 +201,7 @@ class HoldController(Controller):
             now=now,
             stale_after=broker.stale_after,
             exclude_facility_ids=holds.declined_facilities(session=db, hold_id=hold_id),
+            snapshot=broker.snapshot,
         )
         return _match_out(ranking)
 

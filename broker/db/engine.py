@@ -17,7 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 60
+import broker.db.revision  # noqa: F401  (keeps the registry revision in step with facility rows)
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+POSTGRES_LOCK_TIMEOUT_MS = 30_000
 
 
 def normalise_url(url: str) -> str:
@@ -64,8 +67,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    # A request never waits for a lock for ever: after LOCK_TIMEOUT it fails and says so.
     return sa.create_engine(
-        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"options": f"-c lock_timeout={POSTGRES_LOCK_TIMEOUT_MS}"},
     )
 
 

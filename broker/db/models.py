@@ -85,6 +85,11 @@ class Facility(SQLModel, table=True):
     capacity_reported_at: datetime | None = _time(nullable=True)
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # the registry revision of this row's last change (see broker.db.revision)
+    row_version: int = Field(
+        default=0,
+        sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0", index=True),
+    )
 
 
 class CapacityReport(SQLModel, table=True):
@@ -198,3 +203,13 @@ class Placement(SQLModel, table=True):
     previous_placement_id: str | None = Field(
         default=None, foreign_key="placements.id", max_length=32
     )
+
+
+class RegistryRevision(SQLModel, table=True):
+    """One row whose value grows whenever any facility row changes (see ``broker.db.revision``),
+    so a process can keep facilities in memory and know, with one read, when they are stale."""
+
+    __tablename__ = "registry_revision"
+
+    id: int = Field(default=1, primary_key=True)
+    value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))

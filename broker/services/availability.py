@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from broker.db.models import Facility, Hold
+from broker.db.revision import current_revision
 from broker.domain.capacity import Places, available
 from solver.instance import FacilityState
 
 OPEN = "open"
+NOTHING = Places(0, 0)
 
 
 def held_places(
@@ -25,7 +29,7 @@ def held_places(
         .group_by(col(Hold.facility_id))
     )
     if facility_ids is not None:
-        statement = statement.where(Hold.facility_id.in_(list(facility_ids)))  # type: ignore[attr-defined]
+        statement = statement.where(col(Hold.facility_id).in_(list(facility_ids)))
     return {
         facility_id: Places(int(units or 0), int(beds or 0))
         for facility_id, units, beds in session.execute(statement)
@@ -54,23 +58,19 @@ _STATE_COLUMNS = [
 ]
 
 
-def facility_states(
-    *, session: Session, now: datetime, stale_after: timedelta
-) -> list[FacilityState]:
-    """Every facility as matching sees it, with what is available after holds."""
-    held = held_places(session=session, now=now)
-    nothing = Places(0, 0)
-    limit_hours = stale_after.total_seconds() / 3600
+def _reported_states(
+    session: Session, *, changed_after: int | None = None
+) -> tuple[list[FacilityState], dict[int, Places]]:
+    """Facilities with their reported free places (no holds subtracted yet): all of them,
+    or those changed after a registry revision."""
     states: list[FacilityState] = []
-    for row in session.execute(sa.select(*_STATE_COLUMNS)):
-        free = available(
-            Places(row.reported_free_units, row.reported_free_beds), held.get(row.id, nothing)
-        )
-        age = (
-            None
-            if row.capacity_reported_at is None
-            else (now - row.capacity_reported_at).total_seconds() / 3600
-        )
+    reported: dict[int, Places] = {}
+    statement = sa.select(*_STATE_COLUMNS)
+    if changed_after is not None:
+        statement = statement.where(col(Facility.row_version) > changed_after)
+    for row in session.execute(statement):
+        reported[row.id] = Places(row.reported_free_units, row.reported_free_beds)
+        free = available(reported[row.id], NOTHING)
         states.append(
             FacilityState(
                 id=row.id,
@@ -87,8 +87,58 @@ def facility_states(
                 languages=frozenset(row.languages),
                 night_admission=row.night_admission,
                 accepts_reentry=row.accepts_reentry,
-                report_age_hours=age,
-                stale=age is None or age > limit_hours,
+                reported_at=row.capacity_reported_at,
             )
         )
-    return states
+    return states, reported
+
+
+def _subtract_holds(
+    states: list[FacilityState], reported: dict[int, Places], held: dict[int, Places]
+) -> list[FacilityState]:
+    if not held:
+        return states
+    result = list(states)
+    for index, state in enumerate(states):
+        places = held.get(state.id)
+        if places is not None:
+            free = available(reported[state.id], places)
+            result[index] = replace(state, free_units=free.units, free_beds=free.beds)
+    return result
+
+
+def facility_states(*, session: Session, now: datetime) -> list[FacilityState]:
+    """Every facility as matching sees it, with what is available after holds (uncached)."""
+    states, reported = _reported_states(session)
+    return _subtract_holds(states, reported, held_places(session=session, now=now))
+
+
+class FacilitySnapshot:
+    """Facility states kept in memory between requests. Each request reads the registry
+    revision; when it moved (a facility changed, in any process), only the rows stamped
+    since are read again. Holds are read fresh every time: they come and go and expire by
+    the clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._revision: int | None = None
+        self._by_id: dict[int, FacilityState] = {}
+        self._reported: dict[int, Places] = {}
+        self._states: list[FacilityState] = []
+
+    def states(self, *, session: Session, now: datetime) -> list[FacilityState]:
+        revision = current_revision(session)
+        with self._lock:
+            if self._revision is None or revision < self._revision:
+                # first use, or a database that went back (restored): read everything
+                states, self._reported = _reported_states(session)
+                self._by_id = {state.id: state for state in states}
+                self._states = states
+            elif revision > self._revision:
+                changed, reported = _reported_states(session, changed_after=self._revision)
+                self._by_id.update((state.id, state) for state in changed)
+                self._reported = {**self._reported, **reported}
+                self._states = list(self._by_id.values())
+            self._revision = revision
+            states, reported = self._states, self._reported
+        return _subtract_holds(states, reported, held_places(session=session, now=now))

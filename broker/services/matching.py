@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from broker.domain.requests import check_regions
 from broker.domain.rules import Rules
-from broker.services.availability import facility_states
+from broker.services.availability import FacilitySnapshot, facility_states
 from solver.instance import PlacementRequest
 from solver.ranking import Ranking, rank
 
@@ -23,16 +23,22 @@ def match(
     stale_after: timedelta,
     limit: int = 10,
     exclude_facility_ids: Collection[int] = (),
+    snapshot: FacilitySnapshot | None = None,
 ) -> Ranking:
     """Ranked options for the request; facilities in ``exclude_facility_ids`` (those that
     already declined this family) are left out and counted as ``declined_this_family``."""
     check_regions(request, rules)
-    states = facility_states(session=session, now=now, stale_after=stale_after)
+    states = (
+        snapshot.states(session=session, now=now)
+        if snapshot is not None
+        else facility_states(session=session, now=now)
+    )
     kept = [state for state in states if state.id not in exclude_facility_ids]
     ranking = rank(
         request,
         kept,
         rules.network(stale_after_hours=stale_after.total_seconds() / 3600),
+        now=now,
         limit=limit,
     )
     skipped = len(states) - len(kept)

@@ -1,0 +1,1 @@
+"""Performance measurements of the broker; each module runs with ``python -m benchmarks.<name>``."""
