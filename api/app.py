@@ -23,6 +23,7 @@ from api.controllers.placement import (
     OperatorController,
     StayController,
 )
+from api.controllers.plans import PlanController
 from api.controllers.system import AuthController, ReferenceController, health
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             HoldController,
             StayController,
             OperatorController,
+            PlanController,
             *PAGE_HANDLERS,
             static_router,
         ],

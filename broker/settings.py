@@ -60,6 +60,9 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     hold_ttl_default_minutes: int = 90
     hold_ttl_max_minutes: int = 240
+    plan_seconds_batch: int = 10
+    plan_seconds_transfers: int = 10
+    plan_seconds_evacuation: int = 2
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -109,6 +112,9 @@ class Settings:
             "BROKER_MAX_BODY_BYTES": self.max_body_bytes,
             "BROKER_HOLD_TTL_DEFAULT_MINUTES": self.hold_ttl_default_minutes,
             "BROKER_HOLD_TTL_MAX_MINUTES": self.hold_ttl_max_minutes,
+            "BROKER_PLAN_SECONDS_BATCH": self.plan_seconds_batch,
+            "BROKER_PLAN_SECONDS_TRANSFERS": self.plan_seconds_transfers,
+            "BROKER_PLAN_SECONDS_EVACUATION": self.plan_seconds_evacuation,
         }.items():
             if number <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer")
@@ -127,6 +133,9 @@ _INT_FIELDS = {
     "max_body_bytes": "BROKER_MAX_BODY_BYTES",
     "hold_ttl_default_minutes": "BROKER_HOLD_TTL_DEFAULT_MINUTES",
     "hold_ttl_max_minutes": "BROKER_HOLD_TTL_MAX_MINUTES",
+    "plan_seconds_batch": "BROKER_PLAN_SECONDS_BATCH",
+    "plan_seconds_transfers": "BROKER_PLAN_SECONDS_TRANSFERS",
+    "plan_seconds_evacuation": "BROKER_PLAN_SECONDS_EVACUATION",
     "port": "BROKER_PORT",
 }
 _STR_FIELDS = {

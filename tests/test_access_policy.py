@@ -26,6 +26,7 @@ PATH_VALUES = {
     "hold_id": "0" * 32,
     "placement_id": "0" * 32,
     "operator_id": "1",
+    "plan_id": "0" * 32,
 }
 
 

@@ -89,9 +89,15 @@ def planted(
     )
     assert held.status_code == 201, held.text
     assert not _contains_canary(placed.content + held.content + confirmed.content)
+    plan = client.post(
+        "/api/v1/plans/evacuation", json={"facility_id": secret["id"]}, headers=counsellor
+    )
+    assert plan.status_code == 200, plan.text
+    assert not _contains_canary(plan.content)
     return {
         "ids": [secret["id"], crisis["id"]],
         "staff": staff,
+        "plan_id": plan.json()["plan_id"],
         "hold_id": held.json()["hold_id"],
         "placement_id": confirmed.json()["placement_id"],
     }
@@ -101,6 +107,7 @@ def _fill(path: str, facility_id: int, planted: dict[str, Any]) -> list[str]:
     path = path.replace("{file_path:path}", "broker.css").replace("{path:str}", "openapi.json")
     path = path.replace("{hold_id:str}", planted["hold_id"]).replace("{operator_id:int}", "1")
     path = path.replace("{placement_id:str}", planted["placement_id"])
+    path = path.replace("{plan_id:str}", planted["plan_id"])
     return [path.replace("{facility_id:int}", str(facility_id))]
 
 

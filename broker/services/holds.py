@@ -338,8 +338,10 @@ def transfer_hold_create(
     ttl_max: int,
     actor: Principal,
     now: datetime,
+    emergency: bool = False,
 ) -> tuple[Hold, Facility]:
-    """Start a transfer: a hold at the target, for the resident's family and needs."""
+    """Start a transfer: a hold at the target, for the resident's family and needs.
+    An ``emergency`` move (evacuation) may go to any tier; the hard rules still apply."""
     placement = session.get(Placement, placement_id)
     if placement is None:
         raise NotFound(f"no placement with id {placement_id}")
@@ -366,12 +368,16 @@ def transfer_hold_create(
         raise NotFound(f"no facility with id {target_facility_id}")
     assert source is not None
     operator = session.get(Operator, source.operator_id)
-    refusal = transfer_refusal(
-        source=rules.kind(source.kind),
-        target=rules.kind(target.kind),
-        same_operator=source.operator_id == target.operator_id,
-        operator_flexible=bool(operator and operator.flexible_transfers),
-        allow_same_tier=rules.allow_same_tier,
+    refusal = (
+        None
+        if emergency
+        else transfer_refusal(
+            source=rules.kind(source.kind),
+            target=rules.kind(target.kind),
+            same_operator=source.operator_id == target.operator_id,
+            operator_flexible=bool(operator and operator.flexible_transfers),
+            allow_same_tier=rules.allow_same_tier,
+        )
     )
     if refusal is not None:
         raise InvalidInput(refusal, details=[{"field": "facility_id", "message": "tier"}])

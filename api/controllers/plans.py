@@ -1,0 +1,139 @@
+"""Plans: batch placement, transfer planning and evacuation proposals, and applying them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from api.controllers.placement import family_request
+from api.deps import Actor, Broker, DbSession, Now
+from api.guards import allow
+from api.schemas import (
+    AppliedHoldOut,
+    BatchPlanIn,
+    EvacuationPlanIn,
+    PlanAppliedOut,
+    PlanItemOut,
+    PlanOut,
+    TransferPlanIn,
+    UnplacedOut,
+)
+from broker.domain.access import Role
+from broker.domain.requests import request_from_json
+from broker.services import planning
+
+PLANNERS = (Role.COUNSELLOR, Role.ADMIN)
+
+
+def _out(view: planning.PlanView) -> PlanOut:
+    items = [
+        PlanItemOut(**{**dataclasses.asdict(item), "reasons": list(item.reasons)})
+        for item in view.items
+    ]
+    batch = view.kind == "batch"
+    return PlanOut(
+        plan_id=view.plan_id,
+        kind=view.kind,
+        status=view.status,
+        state=view.state,
+        objective=view.objective,
+        bound=view.bound,
+        gap=view.gap,
+        solve_seconds=view.solve_seconds,
+        assignments=items if batch else [],
+        moves=[] if batch else items,
+        unplaced=[UnplacedOut(key=key, reason=reason) for key, reason in view.unplaced.items()],
+    )
+
+
+class PlanController(Controller):
+    path = "/api/v1/plans"
+    tags = ["plans"]
+
+    @post("/batch", opt=allow(*PLANNERS), status_code=HTTP_200_OK, sync_to_thread=True)
+    def batch(
+        self, data: JSONBody[BatchPlanIn], db: DbSession, broker: Broker, actor: Actor, now: Now
+    ) -> PlanOut:
+        """Place many families at once; ``key`` in the answer is the request's index."""
+        record = planning.plan_batch(
+            session=db,
+            rules=broker.rules,
+            requests=[request_from_json(family_request(r)) for r in data.requests],
+            now=now,
+            stale_after=broker.stale_after,
+            time_limit=broker.settings.plan_seconds_batch,
+            actor=actor,
+        )
+        return _out(planning.plan_get(session=db, plan_id=record.id))
+
+    @post("/transfers", opt=allow(*PLANNERS), status_code=HTTP_200_OK, sync_to_thread=True)
+    def transfers(
+        self,
+        db: DbSession,
+        broker: Broker,
+        actor: Actor,
+        now: Now,
+        data: JSONBody[TransferPlanIn | None] = None,
+    ) -> PlanOut:
+        """Move residents whose stay limit falls within the horizon one tier on."""
+        record = planning.plan_transfers(
+            session=db,
+            rules=broker.rules,
+            horizon_days=(data or TransferPlanIn()).horizon_days,
+            now=now,
+            stale_after=broker.stale_after,
+            time_limit=broker.settings.plan_seconds_transfers,
+            actor=actor,
+        )
+        return _out(planning.plan_get(session=db, plan_id=record.id))
+
+    @post("/evacuation", opt=allow(*PLANNERS), status_code=HTTP_200_OK, sync_to_thread=True)
+    def evacuation(
+        self,
+        data: JSONBody[EvacuationPlanIn],
+        db: DbSession,
+        broker: Broker,
+        actor: Actor,
+        now: Now,
+    ) -> PlanOut:
+        """Empty a compromised facility into places outside its danger zone."""
+        record = planning.plan_evacuation(
+            session=db,
+            rules=broker.rules,
+            facility_id=data.facility_id,
+            now=now,
+            stale_after=broker.stale_after,
+            time_limit=broker.settings.plan_seconds_evacuation,
+            actor=actor,
+        )
+        return _out(planning.plan_get(session=db, plan_id=record.id))
+
+    @get("/{plan_id:str}", opt=allow(*PLANNERS), sync_to_thread=True)
+    def read(self, plan_id: FromPath[str], db: DbSession) -> PlanOut:
+        return _out(planning.plan_get(session=db, plan_id=plan_id))
+
+    @post(
+        "/{plan_id:str}/apply",
+        opt=allow(Role.COUNSELLOR),
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+    )
+    def apply(
+        self, plan_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
+    ) -> PlanAppliedOut:
+        """Create all the plan's holds, or none (409 with what changed)."""
+        holds = planning.plan_apply(
+            session=db,
+            rules=broker.rules,
+            plan_id=plan_id,
+            ttl_default=broker.settings.hold_ttl_default_minutes,
+            ttl_max=broker.settings.hold_ttl_max_minutes,
+            actor=actor,
+            now=now,
+        )
+        return PlanAppliedOut(
+            plan_id=plan_id, holds=[AppliedHoldOut(**dataclasses.asdict(h)) for h in holds]
+        )

@@ -1,0 +1,410 @@
+"""Plans: batch placement, transfer planning and evacuation, proposed and then applied.
+
+Building a plan reads the database into a :class:`solver.plans.PlanInstance`, solves it,
+checks the answer with the independent validator (a plan that fails it is never returned)
+and stores it as a proposal. Applying creates every hold of the plan in one transaction,
+or none: if any place was taken meanwhile, the whole apply fails with the list of what
+changed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from broker.db.models import Facility, Operator, Placement, PlanRecord
+from broker.domain.access import Principal
+from broker.domain.requests import check_regions, request_from_json, request_to_json
+from broker.domain.rules import Rules
+from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
+from broker.services.audit import audit_record
+from broker.services.availability import facility_states
+from broker.services.holds import hold_create, transfer_hold_create
+from solver.instance import PlacementRequest
+from solver.plans import Demand, Plan, PlanInstance, solve
+from solver.validate import plan_problems
+
+SAME_HOUSE_BONUS = 50.0
+PROPOSED, APPLIED = "proposed", "applied"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItemView:
+    key: str
+    facility_id: int
+    facility_name: str
+    kind: str
+    region: str
+    score: float
+    reasons: tuple[str, ...]
+    placement_id: str | None
+    case_code: str | None
+    from_facility_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    plan_id: str
+    kind: str
+    status: str
+    state: str
+    objective: float
+    bound: float
+    gap: float
+    solve_seconds: float
+    items: tuple[PlanItemView, ...]
+    unplaced: dict[str, str]
+
+
+def _network(rules: Rules, stale_after: timedelta) -> Any:
+    return rules.network(stale_after_hours=stale_after.total_seconds() / 3600)
+
+
+def _solve_checked(instance: PlanInstance, time_limit: float) -> Plan:
+    plan = solve(instance, time_limit=time_limit)
+    problems = plan_problems(instance, plan)
+    if problems:  # never hand out a plan that breaks a rule
+        raise BrokerError(f"the planner produced an invalid plan ({problems[0]})")
+    return plan
+
+
+def _store(
+    *,
+    session: Session,
+    kind: str,
+    plan: Plan,
+    items: list[dict[str, Any]],
+    actor: Principal,
+    now: datetime,
+    facility_id: int | None = None,
+) -> PlanRecord:
+    record = PlanRecord(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        status=plan.status,
+        state=PROPOSED,
+        objective=plan.objective,
+        bound=plan.bound,
+        gap=plan.gap,
+        solve_seconds=plan.solve_seconds,
+        facility_id=facility_id,
+        items=items,
+        unplaced=dict(plan.unplaced),
+        created_at=now,
+        created_by_user_id=actor.user_id,
+    )
+    session.add(record)
+    session.flush()
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="plan.create",
+        subject_type="plan",
+        subject_id=record.id,
+        detail={"kind": kind, "status": plan.status, "items": len(items)},
+    )
+    return record
+
+
+def _item(assignment: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "key": assignment.key,
+        "facility_id": assignment.facility_id,
+        "score": assignment.score,
+        "reasons": list(assignment.reasons),
+        **extra,
+    }
+
+
+# --- writes -----------------------------------------------------------------------------
+
+
+def plan_batch(
+    *,
+    session: Session,
+    rules: Rules,
+    requests: list[PlacementRequest],
+    now: datetime,
+    stale_after: timedelta,
+    time_limit: float,
+    actor: Principal,
+) -> PlanRecord:
+    """Many families at once (a busy night, a police operation) onto free capacity."""
+    for request in requests:
+        check_regions(request, rules)
+    instance = PlanInstance(
+        demands=tuple(Demand(key=str(i), request=r) for i, r in enumerate(requests)),
+        facilities=tuple(facility_states(session=session, now=now)),
+        network=_network(rules, stale_after),
+        now=now,
+    )
+    plan = _solve_checked(instance, time_limit)
+    items = [_item(a, request=request_to_json(requests[int(a.key)])) for a in plan.assignments]
+    return _store(session=session, kind="batch", plan=plan, items=items, actor=actor, now=now)
+
+
+def _active_placements(session: Session, *where: Any) -> list[tuple[Placement, Facility]]:
+    return list(
+        session.exec(
+            select(Placement, Facility)
+            .join(Facility, Facility.id == Placement.facility_id)  # type: ignore[arg-type]
+            .where(Placement.state == "active", *where)
+            .order_by(col(Placement.limit_at), col(Placement.id))
+        ).all()
+    )
+
+
+def plan_transfers(
+    *,
+    session: Session,
+    rules: Rules,
+    horizon_days: int,
+    now: datetime,
+    stale_after: timedelta,
+    time_limit: float,
+    actor: Principal,
+) -> PlanRecord:
+    """Residents whose stay limit falls within the horizon, moved one tier on; an operator
+    with flexible transfers may move them between kinds of its own houses instead, which
+    counts as a formal change rather than a move."""
+    if not 1 <= horizon_days <= 180:
+        raise InvalidInput("horizon_days must be between 1 and 180")
+    due = _active_placements(session, col(Placement.limit_at) <= now + timedelta(days=horizon_days))
+    facilities = session.exec(select(Facility)).all()
+    flexible = {
+        op.id for op in session.exec(select(Operator).where(Operator.flexible_transfers)).all()
+    }
+    demands = []
+    for placement, source in due:
+        source_rule = rules.kind(source.kind)
+        allowed, bonus = set(), {}
+        for target in facilities:
+            assert target.id is not None
+            if target.id == source.id:
+                continue
+            same_house = target.operator_id == source.operator_id and target.region == source.region
+            inside_flexible = (
+                source.operator_id in flexible and target.operator_id == source.operator_id
+            )
+            target_rule = rules.kind(target.kind)
+            if target_rule.tier > source_rule.tier or (
+                inside_flexible and target_rule.stay_clock != source_rule.stay_clock
+            ):
+                allowed.add(target.id)
+                if same_house and inside_flexible:
+                    bonus[target.id] = SAME_HOUSE_BONUS
+        demands.append(
+            Demand(
+                key=placement.id,
+                request=request_from_json(placement.request),
+                urgency=1 if placement.limit_at <= now else 0,
+                allowed_facility_ids=frozenset(allowed),
+                bonus=bonus,
+                bonus_reason="a formal change inside the same house",
+            )
+        )
+    instance = PlanInstance(
+        demands=tuple(demands),
+        facilities=tuple(facility_states(session=session, now=now)),
+        network=_network(rules, stale_after),
+        now=now,
+    )
+    plan = _solve_checked(instance, time_limit)
+    source_of = {placement.id: source.id for placement, source in due}
+    items = [
+        _item(a, placement_id=a.key, from_facility_id=source_of[a.key]) for a in plan.assignments
+    ]
+    return _store(session=session, kind="transfers", plan=plan, items=items, actor=actor, now=now)
+
+
+def plan_evacuation(
+    *,
+    session: Session,
+    rules: Rules,
+    facility_id: int,
+    now: datetime,
+    stale_after: timedelta,
+    time_limit: float,
+    actor: Principal,
+) -> PlanRecord:
+    """Everyone out of a compromised facility at once, to places outside its danger zone."""
+    compromised = session.get(Facility, facility_id)
+    if compromised is None:
+        raise NotFound(f"no facility with id {facility_id}")
+    network = _network(rules, stale_after)
+    reach = network.weights.exclusion_km
+    danger = frozenset(
+        region
+        for region in rules.regions
+        if rules.region_distance_km(region, compromised.region) <= reach
+    )
+    residents = _active_placements(session, col(Placement.facility_id) == facility_id)
+    instance = PlanInstance(
+        demands=tuple(
+            Demand(key=placement.id, request=request_from_json(placement.request))
+            for placement, _ in residents
+        ),
+        facilities=tuple(facility_states(session=session, now=now)),
+        network=network,
+        now=now,
+        forbidden_regions=danger,
+        excluded_facility_ids=frozenset({facility_id}),
+    )
+    plan = _solve_checked(instance, time_limit)
+    if plan.unplaced:  # everyone must be moved: a partial plan is an infeasible one
+        plan = Plan(
+            status="infeasible",
+            objective=plan.objective,
+            bound=plan.bound,
+            solve_seconds=plan.solve_seconds,
+            assignments=plan.assignments,
+            unplaced=plan.unplaced,
+        )
+    items = [_item(a, placement_id=a.key, from_facility_id=facility_id) for a in plan.assignments]
+    return _store(
+        session=session,
+        kind="evacuation",
+        plan=plan,
+        items=items,
+        actor=actor,
+        now=now,
+        facility_id=facility_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedHold:
+    key: str
+    hold_id: str
+    facility_id: int
+    expires_at: datetime
+
+
+def plan_apply(
+    *,
+    session: Session,
+    rules: Rules,
+    plan_id: str,
+    ttl_default: int,
+    ttl_max: int,
+    actor: Principal,
+    now: datetime,
+) -> list[AppliedHold]:
+    """Create every hold of the plan, or none (409 listing what changed)."""
+    record = session.exec(
+        select(PlanRecord).where(PlanRecord.id == plan_id).with_for_update()
+    ).first()
+    if record is None:
+        raise NotFound(f"no plan with id {plan_id}")
+    if record.state != PROPOSED:
+        raise Conflict(f"this plan is already {record.state}")
+    holds: list[AppliedHold] = []
+    changed: list[dict[str, Any]] = []
+    for item in record.items:
+        try:
+            if record.kind == "batch":
+                hold, _ = hold_create(
+                    session=session,
+                    rules=rules,
+                    request=request_from_json(item["request"]),
+                    facility_id=item["facility_id"],
+                    ttl_minutes=None,
+                    ttl_default=ttl_default,
+                    ttl_max=ttl_max,
+                    actor=actor,
+                    now=now,
+                )
+            else:
+                hold, _ = transfer_hold_create(
+                    session=session,
+                    rules=rules,
+                    placement_id=item["placement_id"],
+                    target_facility_id=item["facility_id"],
+                    ttl_minutes=None,
+                    ttl_default=ttl_default,
+                    ttl_max=ttl_max,
+                    actor=actor,
+                    now=now,
+                    emergency=record.kind == "evacuation",
+                )
+        except (Conflict, InvalidInput, NotFound) as problem:
+            changed.append({"field": item["key"], "message": problem.message})
+            continue
+        holds.append(AppliedHold(item["key"], hold.id, hold.facility_id, hold.expires_at))
+    if changed:
+        raise Conflict(
+            f"{len(changed)} of {len(record.items)} places changed since the plan was made; "
+            "nothing was held, make a new plan",
+            details=changed,
+        )
+    record.state, record.applied_at, record.applied_by_user_id = APPLIED, now, actor.user_id
+    session.add(record)
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action="plan.apply",
+        subject_type="plan",
+        subject_id=record.id,
+        detail={"kind": record.kind, "holds": len(holds)},
+    )
+    return holds
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def plan_get(*, session: Session, plan_id: str) -> PlanView:
+    record = session.get(PlanRecord, plan_id)
+    if record is None:
+        raise NotFound(f"no plan with id {plan_id}")
+    ids = {item["facility_id"] for item in record.items}
+    facilities = (
+        {f.id: f for f in session.exec(select(Facility).where(col(Facility.id).in_(ids))).all()}
+        if ids
+        else {}
+    )
+    placement_ids = [item["placement_id"] for item in record.items if item.get("placement_id")]
+    codes = (
+        dict(
+            session.exec(
+                select(Placement.id, Placement.case_code).where(
+                    col(Placement.id).in_(placement_ids)
+                )
+            ).all()
+        )
+        if placement_ids
+        else {}
+    )
+    items = tuple(
+        PlanItemView(
+            key=item["key"],
+            facility_id=item["facility_id"],
+            facility_name=facilities[item["facility_id"]].name,
+            kind=facilities[item["facility_id"]].kind,
+            region=facilities[item["facility_id"]].region,
+            score=item["score"],
+            reasons=tuple(item["reasons"]),
+            placement_id=item.get("placement_id"),
+            case_code=codes.get(item.get("placement_id", "")),
+            from_facility_id=item.get("from_facility_id"),
+        )
+        for item in record.items
+    )
+    return PlanView(
+        plan_id=record.id,
+        kind=record.kind,
+        status=record.status,
+        state=record.state,
+        objective=record.objective,
+        bound=record.bound,
+        gap=record.gap,
+        solve_seconds=record.solve_seconds,
+        items=items,
+        unplaced=dict(record.unplaced),
+    )

@@ -1,0 +1,453 @@
+"""One placement model, three uses: batch placement, transfer planning and evacuation.
+
+Every use is the same problem: families (``Demand``) to put into free units of facilities,
+each family whole into one unit with a bed per person, never breaking a hard rule of
+matching, maximising risk-weighted placements first and the ranking score second. The uses
+differ only in who the families are and which places they may take:
+
+    batch        requests from the hotline onto free capacity
+    transfers    residents whose stay limit is near, to a later tier (or, for an operator
+                 with flexible transfers, to another kind in its own houses)
+    evacuation   the residents of a compromised facility, anywhere outside the danger
+                 regions (the rules still send high-risk families to secret shelters only)
+
+The CP-SAT model is built from small named constraint builders, with variables only for
+feasible pairs. Before it is built, :func:`reduce` removes what cannot matter: a facility
+whose free places cover every family that could go there ("slack") constrains nothing, so a
+family whose best place is slack takes it at once, and every place a family rates below its
+best slack place is dropped. The reduction keeps every optimal solution's objective, so the
+bound CP-SAT proves for what is left is a bound for the whole instance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from solver.feasibility import REASONS, exclusion_reason, prepare
+from solver.instance import FacilityState, Network, PlacementRequest
+from solver.ranking import SECRET_SHELTER, Part, _parts, _reasons
+
+RISK_WEIGHT = {"standard": 1, "medium": 2, "high": 3}
+# A placement outweighs any difference in score (scores are about -100..+100, times 10).
+PLACEMENT_WEIGHT = 10_000
+SCORE_SCALE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """One family to place. ``key`` names it in the plan (request index or placement id)."""
+
+    key: str
+    request: PlacementRequest
+    urgency: int = 0  # extra placement weight, e.g. days past a stay limit
+    allowed_facility_ids: frozenset[int] | None = None  # None: any facility
+    bonus: dict[int, float] = field(default_factory=dict)  # score added per facility id
+    bonus_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInstance:
+    demands: tuple[Demand, ...]
+    facilities: tuple[FacilityState, ...]
+    network: Network
+    now: datetime
+    forbidden_regions: frozenset[str] = frozenset()
+    excluded_facility_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    facility_id: int
+    score: float
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    key: str
+    facility_id: int
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    status: str  # optimal, feasible, infeasible
+    objective: float
+    bound: float
+    solve_seconds: float
+    assignments: tuple[Assignment, ...]
+    unplaced: dict[str, str]
+
+    @property
+    def gap(self) -> float:
+        if self.bound <= 0:
+            return 0.0
+        return max(0.0, (self.bound - self.objective) / self.bound)
+
+
+# --- candidates ---------------------------------------------------------------------------
+
+
+def placement_value(demand: Demand, score: float) -> int:
+    weight = RISK_WEIGHT.get(demand.request.risk, 1) + demand.urgency
+    return weight * PLACEMENT_WEIGHT + round(score * SCORE_SCALE)
+
+
+def pair_refusal(instance: PlanInstance, demand: Demand, facility: FacilityState) -> str | None:
+    """Why this family may not take a unit here (capacity of the facility alone included),
+    or None. The one definition of "feasible pair" for the model and the validator."""
+    if facility.id in instance.excluded_facility_ids:
+        return "the facility is being emptied"
+    if facility.region in instance.forbidden_regions:
+        return REASONS["danger_zone"]
+    if demand.allowed_facility_ids is not None and facility.id not in demand.allowed_facility_ids:
+        return "not a next step for this stay (tier or operator policy)"
+    reason = exclusion_reason(prepare(demand.request, instance.network), facility, instance.network)
+    return None if reason is None else REASONS[reason]
+
+
+def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
+    """Feasible places per family, best first, with their scores."""
+    network, now = instance.network, instance.now
+    secret_free = sum(f.free_units for f in instance.facilities if f.kind == SECRET_SHELTER)
+    usable = [
+        f
+        for f in instance.facilities
+        if f.id not in instance.excluded_facility_ids and f.region not in instance.forbidden_regions
+    ]
+    result: dict[str, list[Candidate]] = {}
+    for demand in instance.demands:
+        view = prepare(demand.request, network)
+        found: list[Candidate] = []
+        for facility in usable:
+            if (
+                demand.allowed_facility_ids is not None
+                and facility.id not in demand.allowed_facility_ids
+            ):
+                continue
+            if exclusion_reason(view, facility, network) is not None:
+                continue
+            age = network.report_age_hours(facility, now)
+            stale = age is None or age > network.stale_after_hours
+            parts = list(_parts(view, facility, network, secret_free, age, stale))
+            extra = demand.bonus.get(facility.id)
+            if extra:
+                parts.append((extra, "bonus", demand.bonus_reason))
+            score = round(sum(value for value, _, _ in parts), 2)
+            found.append(Candidate(facility.id, score, tuple(parts)))
+        found.sort(key=lambda c: (-c.score, c.facility_id))
+        result[demand.key] = found
+    return result
+
+
+# --- bounds and pruning ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    """Every feasible (family, facility) pair as arrays, grouped by family."""
+
+    keys: list[str]
+    facility_ids: list[int]
+    family: np.ndarray  # index into keys, sorted ascending
+    facility: np.ndarray  # index into facility_ids
+    value: np.ndarray
+    persons: np.ndarray
+    units: np.ndarray  # free units per facility index
+    beds: np.ndarray  # free beds per facility index
+
+
+def pair_arrays(instance: PlanInstance, found: dict[str, list[Candidate]]) -> Pairs:
+    demands = {d.key: d for d in instance.demands}
+    keys = [d.key for d in instance.demands]
+    facility_ids = [f.id for f in instance.facilities]
+    position = {fid: i for i, fid in enumerate(facility_ids)}
+    family, facility, value, persons = [], [], [], []
+    for index, key in enumerate(keys):
+        size = demands[key].request.family.persons
+        for option in found.get(key, []):
+            family.append(index)
+            facility.append(position[option.facility_id])
+            value.append(placement_value(demands[key], option.score))
+            persons.append(size)
+    return Pairs(
+        keys=keys,
+        facility_ids=facility_ids,
+        family=np.asarray(family, dtype=np.int64),
+        facility=np.asarray(facility, dtype=np.int64),
+        value=np.asarray(value, dtype=np.float64),
+        persons=np.asarray(persons, dtype=np.float64),
+        units=np.asarray([f.free_units for f in instance.facilities], dtype=np.float64),
+        beds=np.asarray([f.free_beds for f in instance.facilities], dtype=np.float64),
+    )
+
+
+def greedy(pairs: Pairs) -> np.ndarray:
+    """A good feasible plan: the most valuable pairs first. Returns the chosen pair indices."""
+    units, beds = pairs.units.copy(), pairs.beds.copy()
+    placed = np.zeros(len(pairs.keys), dtype=bool)
+    chosen = []
+    for index in np.argsort(-pairs.value, kind="stable"):
+        family, facility = pairs.family[index], pairs.facility[index]
+        if placed[family] or units[facility] < 1 or beds[facility] < pairs.persons[index]:
+            continue
+        units[facility] -= 1
+        beds[facility] -= pairs.persons[index]
+        placed[family] = True
+        chosen.append(index)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _best_per_family(pairs: Pairs, reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each family's best reduced value (at least 0: staying unplaced) and the pair giving it."""
+    count = len(pairs.keys)
+    best = np.zeros(count)
+    np.maximum.at(best, pairs.family, reduced)
+    is_best = (reduced >= best[pairs.family]) & (reduced > 0)
+    candidates = np.flatnonzero(is_best)
+    _, first = np.unique(pairs.family[candidates], return_index=True)
+    return best, candidates[first]
+
+
+def lagrangian_bound(
+    pairs: Pairs, incumbent: float, iterations: int = 300
+) -> tuple[float, np.ndarray]:
+    """An upper bound on every plan's value, by relaxing the capacity constraints with prices
+    on units and beds (subgradient steps); returns the bound and each pair's reduced value
+    at the best prices found."""
+    u = np.zeros(len(pairs.units))
+    v = np.zeros(len(pairs.beds))
+    best_bound, best_reduced = np.inf, pairs.value
+    theta, stall = 2.0, 0
+    for _ in range(iterations):
+        reduced = pairs.value - u[pairs.facility] - v[pairs.facility] * pairs.persons
+        best, chosen = _best_per_family(pairs, reduced)
+        bound = float(u @ pairs.units + v @ pairs.beds + best.sum())
+        if bound < best_bound - 1e-9:
+            best_bound, best_reduced, stall = bound, reduced, 0
+        else:
+            stall += 1
+            if stall >= 15:
+                theta, stall = theta / 2, 0
+        if best_bound - incumbent < 1 or theta < 1e-4:
+            break
+        load_units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
+        load_beds = np.bincount(
+            pairs.facility[chosen], weights=pairs.persons[chosen], minlength=len(pairs.beds)
+        )
+        g_u, g_v = pairs.units - load_units, pairs.beds - load_beds
+        norm = float(g_u @ g_u + g_v @ g_v)
+        if norm == 0:
+            break
+        step = theta * (bound - incumbent) / norm
+        u = np.maximum(0.0, u - step * g_u)
+        v = np.maximum(0.0, v - step * g_v)
+    return best_bound, best_reduced
+
+
+def prune(
+    pairs: Pairs, bound: float, reduced: np.ndarray, incumbent: float, keep: np.ndarray
+) -> np.ndarray:
+    """Pairs that could still be part of a plan better than the incumbent (plus ``keep``).
+
+    Forcing pair (d, f) changes the relaxed bound by its reduced value minus family d's best;
+    when what is left cannot beat the incumbent, no better plan uses the pair."""
+    best, _ = _best_per_family(pairs, reduced)
+    forced = bound - best[pairs.family] + reduced
+    mask = forced > incumbent + 0.5
+    mask[keep] = True
+    return np.flatnonzero(mask)
+
+
+# --- the CP-SAT model, from named constraint builders ----------------------------------------
+
+
+Variables = dict[tuple[str, int], cp_model.IntVar]
+
+
+def add_pair_variables(model: cp_model.CpModel, open_: dict[str, list[Candidate]]) -> Variables:
+    return {
+        (key, option.facility_id): model.new_bool_var(f"x[{key},{option.facility_id}]")
+        for key, options in open_.items()
+        for option in options
+    }
+
+
+def add_one_place_per_family(model: cp_model.CpModel, x: Variables) -> None:
+    """A family goes to one facility at most, and whole (one unit for all its members)."""
+    per_family: dict[str, list[cp_model.IntVar]] = defaultdict(list)
+    for (key, _), var in x.items():
+        per_family[key].append(var)
+    for variables in per_family.values():
+        model.add_at_most_one(variables)
+
+
+def add_unit_capacity(
+    model: cp_model.CpModel,
+    x: Variables,
+    facilities: dict[int, FacilityState],
+    binding: Iterable[int],
+) -> None:
+    """No more families than free units, where that can bind."""
+    per_facility: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    for (_, fid), var in x.items():
+        per_facility[fid].append(var)
+    for fid in binding:
+        if fid in per_facility and len(per_facility[fid]) > facilities[fid].free_units:
+            model.add(cp_model.LinearExpr.sum(per_facility[fid]) <= facilities[fid].free_units)
+
+
+def add_bed_capacity(
+    model: cp_model.CpModel,
+    x: Variables,
+    facilities: dict[int, FacilityState],
+    persons: dict[str, int],
+    binding: Iterable[int],
+) -> None:
+    """No more people than free beds, where that can bind."""
+    per_facility: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+    for (key, fid), var in x.items():
+        per_facility[fid].append((persons[key], var))
+    for fid in binding:
+        terms = per_facility.get(fid, [])
+        if sum(size for size, _ in terms) > facilities[fid].free_beds:
+            expression = cp_model.LinearExpr.weighted_sum(
+                [var for _, var in terms], [size for size, _ in terms]
+            )
+            model.add(expression <= facilities[fid].free_beds)
+
+
+def set_objective(
+    model: cp_model.CpModel, x: Variables, values: dict[tuple[str, int], int]
+) -> None:
+    pairs = list(x)
+    model.maximize(
+        cp_model.LinearExpr.weighted_sum([x[p] for p in pairs], [values[p] for p in pairs])
+    )
+
+
+# --- solving -------------------------------------------------------------------------------
+
+
+def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2) -> Plan:
+    """The best plan found within ``time_limit`` seconds, with its proven bound.
+
+    Steps: the feasible pairs; a greedy plan (the incumbent); an upper bound from prices on
+    capacity (Lagrangian relaxation); every pair that cannot take part in a plan better than
+    the incumbent is dropped; CP-SAT solves what is left, starting from the greedy plan.
+    A dropped pair cannot improve on the incumbent, so CP-SAT's optimum on what is left,
+    or the incumbent if better, is optimal for the whole instance."""
+    started = time.perf_counter()
+    facilities = {f.id: f for f in instance.facilities}
+    demands = {d.key: d for d in instance.demands}
+    persons = {key: d.request.family.persons for key, d in demands.items()}
+    found = candidates(instance)
+    options = {(key, o.facility_id): o for key, opts in found.items() for o in opts}
+    pairs = pair_arrays(instance, found)
+
+    def pair_of(index: int) -> tuple[str, int]:
+        return pairs.keys[pairs.family[index]], pairs.facility_ids[pairs.facility[index]]
+
+    incumbent_pairs = greedy(pairs)
+    incumbent = float(pairs.value[incumbent_pairs].sum())
+    chosen = [pair_of(i) for i in incumbent_pairs]
+    bound, reduced = lagrangian_bound(pairs, incumbent) if len(pairs.value) else (0.0, pairs.value)
+    status, objective = "feasible", incumbent
+    if bound - incumbent < 1:
+        status, bound = "optimal", incumbent
+    else:
+        kept = prune(pairs, bound, reduced, incumbent, incumbent_pairs)
+        open_: dict[str, list[Candidate]] = defaultdict(list)
+        for index in kept:
+            key, fid = pair_of(int(index))
+            open_[key].append(options[(key, fid)])
+        values = {
+            (key, o.facility_id): placement_value(demands[key], o.score)
+            for key, opts in open_.items()
+            for o in opts
+        }
+        model = cp_model.CpModel()
+        x = add_pair_variables(model, open_)
+        add_one_place_per_family(model, x)
+        every_facility = {fid for _, fid in x}
+        add_unit_capacity(model, x, facilities, every_facility)
+        add_bed_capacity(model, x, facilities, persons, every_facility)
+        set_objective(model, x, values)
+        hinted = set(chosen)
+        for pair, var in x.items():
+            model.add_hint(var, 1 if pair in hinted else 0)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(
+            0.05, time_limit - (time.perf_counter() - started)
+        )
+        solver.parameters.num_workers = workers
+        result = solver.solve(model)
+        if result in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.objective_value >= incumbent:
+            objective = solver.objective_value
+            chosen = [pair for pair, var in x.items() if solver.value(var)]
+        if result == cp_model.OPTIMAL:
+            status, bound = "optimal", objective
+        elif result in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            bound = min(bound, max(solver.best_objective_bound, incumbent))
+
+    picked = {key: options[(key, fid)] for key, fid in chosen}
+    assignments = tuple(
+        Assignment(
+            key=key,
+            facility_id=candidate.facility_id,
+            score=candidate.score,
+            reasons=_reasons(
+                list(candidate.parts), facilities[candidate.facility_id], demands[key].request.risk
+            ),
+        )
+        for key, candidate in sorted(picked.items(), key=lambda item: _order(instance, item[0]))
+    )
+    return Plan(
+        status=status,
+        objective=objective,
+        bound=bound,
+        solve_seconds=round(time.perf_counter() - started, 4),
+        assignments=assignments,
+        unplaced=explain_unplaced(instance, found, picked),
+    )
+
+
+def _order(instance: PlanInstance, key: str) -> int:
+    return next(i for i, d in enumerate(instance.demands) if d.key == key)
+
+
+def explain_unplaced(
+    instance: PlanInstance, found: dict[str, list[Candidate]], chosen: dict[str, Candidate]
+) -> dict[str, str]:
+    """For each family left without a place, the reason that binds."""
+    reasons: dict[str, str] = {}
+    for demand in instance.demands:
+        if demand.key in chosen:
+            continue
+        options = found.get(demand.key, [])
+        persons = demand.request.family.persons
+        if options:
+            reasons[demand.key] = (
+                f"the {len(options)} places that fit this family of {persons} are taken by "
+                "families weighted higher in this plan"
+            )
+            continue
+        counts: dict[str, int] = defaultdict(int)
+        for facility in instance.facilities:
+            refusal = pair_refusal(instance, demand, facility)
+            if refusal is not None:
+                counts[refusal] += 1
+        top = sorted(counts.items(), key=lambda item: -item[1])[:3]
+        what = "secret-shelter unit" if demand.request.risk == "high" else "unit"
+        where = " outside the danger regions" if instance.forbidden_regions else ""
+        detail = "; ".join(f"{n} facilities: {text}" for text, n in top)
+        reasons[demand.key] = f"no {what}{where} fits a family of {persons} ({detail})"
+    return reasons

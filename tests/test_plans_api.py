@@ -1,0 +1,163 @@
+"""Plans over HTTP on both databases: batch, transfers, evacuation, and applying all or none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.conftest import Accounts, TestClock
+from tests.placement_support import Desk, family
+
+
+@pytest.fixture
+def desk(client: TestClient[Any], accounts: Accounts, admin: dict[str, str]) -> Desk:
+    return Desk(client, accounts, admin)
+
+
+def _plan(client: TestClient[Any], desk: Desk, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/api/v1/plans/{path}", json=body, headers=desk.counsellor)
+    assert response.status_code == 200, response.text
+    plan: dict[str, Any] = response.json()
+    return plan
+
+
+def _holds(client: TestClient[Any], desk: Desk) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = client.get("/api/v1/holds", headers=desk.counsellor).json()
+    return result
+
+
+def test_batch_plan_places_everyone_it_can_and_applies(desk: Desk, client: TestClient[Any]) -> None:
+    zala = desk.facility(1, 3, name="Zala centre", region="Zala")
+    vas = desk.facility(2, 6, name="Vas centre", region="Vas")
+    secret = desk.facility(1, 4, name="Secret", kind="secret_shelter", region="Somogy")
+    requests = [
+        family(preferred_regions=["Zala"]),
+        family(preferred_regions=["Zala"], risk="medium"),
+        family(children=((3, "female"), (5, "female")), risk="high"),
+        family(children=((15, "male"),)),  # boys' limit 12 everywhere
+    ]
+    plan = _plan(client, desk, "batch", {"requests": requests})
+    assert plan["kind"] == "batch" and plan["status"] == "optimal" and plan["state"] == "proposed"
+    placed = {item["key"]: item["facility_id"] for item in plan["assignments"]}
+    assert placed["2"] == secret  # high risk: a secret shelter
+    assert {placed["0"], placed["1"]} <= {zala, vas}  # one unit at Zala, two at Vas
+    assert [u["key"] for u in plan["unplaced"]] == ["3"]
+    assert "family of 2" in plan["unplaced"][0]["reason"]
+    assert plan["bound"] >= plan["objective"] > 0
+    assert all(item["reasons"] for item in plan["assignments"])
+
+    applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
+    assert applied.status_code == 200, applied.text
+    assert len(applied.json()["holds"]) == 3
+    assert len(_holds(client, desk)) == 3
+    assert desk.free(secret) == (0, 0)
+    again = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
+    assert again.status_code == 409 and "already applied" in again.json()["error"]["message"]
+    shown = client.get(f"/api/v1/plans/{plan['plan_id']}", headers=desk.counsellor).json()
+    assert shown["state"] == "applied"
+
+
+def test_apply_is_all_or_none(desk: Desk, client: TestClient[Any], accounts: Accounts) -> None:
+    first = desk.facility(1, 3, name="First", region="Zala")
+    second = desk.facility(1, 3, name="Second", region="Vas")
+    plan = _plan(client, desk, "batch", {"requests": [family(), family()]})
+    assert {item["facility_id"] for item in plan["assignments"]} == {first, second}
+    # meanwhile another counsellor takes the last unit at the first place
+    other = accounts.headers("other-desk", "counsellor")
+    taken = client.post("/api/v1/holds", json={**family(), "facility_id": first}, headers=other)
+    assert taken.status_code == 201
+    applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
+    assert applied.status_code == 409
+    error = applied.json()["error"]
+    assert "nothing was held" in error["message"] and len(error["details"]) == 1
+    assert "gone" in error["details"][0]["message"]
+    assert _holds(client, desk) == []  # the second place was not held either
+    assert desk.free(second) == (1, 3)
+    assert (
+        client.get(f"/api/v1/plans/{plan['plan_id']}", headers=desk.counsellor).json()["state"]
+        == "proposed"
+    )
+
+
+def test_transfer_plan_moves_residents_near_their_limit_one_tier_on(
+    desk: Desk, client: TestClient[Any], clock: TestClock
+) -> None:
+    crisis = desk.facility(2, 6, name="Crisis")
+    other_crisis = desk.facility(2, 6, name="Other crisis", region="Vas")
+    home = desk.facility(1, 4, name="Mothers' home", kind="temporary_home_mothers", region="Zala")
+    hold = desk.hold(crisis).json()
+    placement = desk.confirm(hold["hold_id"], crisis).json()
+    assert _plan(client, desk, "transfers", {})["moves"] == []  # 56 days left: not due
+    clock.advance(days=45)
+    plan = _plan(client, desk, "transfers", {"horizon_days": 14})
+    assert [
+        (m["placement_id"], m["facility_id"], m["from_facility_id"]) for m in plan["moves"]
+    ] == [(placement["placement_id"], home, crisis)]
+    assert plan["moves"][0]["case_code"] == placement["case_code"]
+    assert other_crisis not in [m["facility_id"] for m in plan["moves"]]
+    applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
+    assert applied.status_code == 200, applied.text
+    hold_id = applied.json()["holds"][0]["hold_id"]
+    assert (
+        client.get(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).json()[
+            "transfer_from_placement_id"
+        ]
+        == placement["placement_id"]
+    )
+
+
+def test_evacuation_keeps_families_whole_and_out_of_the_danger_zone(
+    desk: Desk, client: TestClient[Any]
+) -> None:
+    compromised = desk.facility(3, 9, name="Compromised", kind="secret_shelter", region="Baranya")
+    near_secret = desk.facility(2, 8, name="Near secret", kind="secret_shelter", region="Baranya")
+    far_secret = desk.facility(1, 4, name="Far secret", kind="secret_shelter", region="Zala")
+    far_crisis = desk.facility(2, 6, name="Far crisis", region="Vas")
+    residents = []
+    for body in (family(risk="high"), family(children=((4, "female"), (6, "male")))):
+        hold = desk.hold(compromised, body).json()
+        residents.append(desk.confirm(hold["hold_id"], compromised).json()["placement_id"])
+    plan = _plan(client, desk, "evacuation", {"facility_id": compromised})
+    assert plan["kind"] == "evacuation" and plan["status"] == "optimal", plan
+    moves = {m["placement_id"]: m["facility_id"] for m in plan["moves"]}
+    assert moves[residents[0]] == far_secret  # high risk: secret shelters only, and not nearby
+    assert moves[residents[1]] in {far_crisis, far_secret}
+    assert near_secret not in moves.values()
+    applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
+    assert applied.status_code == 200, applied.text
+
+
+def test_evacuation_without_room_is_infeasible_with_the_binding_reason(
+    desk: Desk, client: TestClient[Any]
+) -> None:
+    compromised = desk.facility(2, 8, name="Compromised", kind="secret_shelter", region="Zala")
+    desk.facility(2, 6, name="Crisis elsewhere", region="Pest")
+    big = family(
+        children=((2, "female"), (4, "female"), (6, "female"), (8, "female"), (9, "female")),
+        risk="high",
+    )
+    hold = desk.hold(compromised, big).json()
+    desk.confirm(hold["hold_id"], compromised)
+    plan = _plan(client, desk, "evacuation", {"facility_id": compromised})
+    assert plan["status"] == "infeasible" and plan["moves"] == []
+    assert plan["unplaced"][0]["reason"].startswith(
+        "no secret-shelter unit outside the danger regions fits a family of 6"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("batch", {"requests": []}, 422),
+        ("batch", {"requests": [family(avoid_regions=["Atlantis"])]}, 422),
+        ("transfers", {"horizon_days": 0}, 422),
+        ("evacuation", {"facility_id": 999}, 404),
+    ],
+)
+def test_bad_plan_requests(
+    desk: Desk, client: TestClient[Any], path: str, body: dict[str, Any], status: int
+) -> None:
+    response = client.post(f"/api/v1/plans/{path}", json=body, headers=desk.counsellor)
+    assert response.status_code == status, response.text
