@@ -6,6 +6,7 @@ import threading
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -58,6 +59,27 @@ _STATE_COLUMNS = [
 ]
 
 
+def facility_state(row: Any, free: Places) -> FacilityState:
+    """A facility (ORM object or selected row with the same names) as matching sees it."""
+    return FacilityState(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        region=row.region,
+        operator_id=row.operator_id,
+        free_units=free.units,
+        free_beds=free.beds,
+        boys_max_age=row.boys_max_age,
+        admits_adult_men=row.admits_adult_men,
+        wheelchair_units=row.wheelchair_units,
+        accepts_pets=row.accepts_pets,
+        languages=frozenset(row.languages),
+        night_admission=row.night_admission,
+        accepts_reentry=row.accepts_reentry,
+        reported_at=row.capacity_reported_at,
+    )
+
+
 def _reported_states(
     session: Session, *, changed_after: int | None = None
 ) -> tuple[list[FacilityState], dict[int, Places]]:
@@ -70,26 +92,7 @@ def _reported_states(
         statement = statement.where(col(Facility.row_version) > changed_after)
     for row in session.execute(statement):
         reported[row.id] = Places(row.reported_free_units, row.reported_free_beds)
-        free = available(reported[row.id], NOTHING)
-        states.append(
-            FacilityState(
-                id=row.id,
-                name=row.name,
-                kind=row.kind,
-                region=row.region,
-                operator_id=row.operator_id,
-                free_units=free.units,
-                free_beds=free.beds,
-                boys_max_age=row.boys_max_age,
-                admits_adult_men=row.admits_adult_men,
-                wheelchair_units=row.wheelchair_units,
-                accepts_pets=row.accepts_pets,
-                languages=frozenset(row.languages),
-                night_admission=row.night_admission,
-                accepts_reentry=row.accepts_reentry,
-                reported_at=row.capacity_reported_at,
-            )
-        )
+        states.append(facility_state(row, available(reported[row.id], NOTHING)))
     return states, reported
 
 

@@ -23,9 +23,9 @@ from broker.domain.rules import Rules
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
 from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
-from broker.services.availability import held_places
+from broker.services.availability import facility_state, held_places
 from solver.feasibility import REASONS, prepare, rule_reason
-from solver.instance import FacilityState, PlacementRequest
+from solver.instance import PlacementRequest
 
 DECLINE_REASONS = {
     "no_place": "no place after all",
@@ -48,26 +48,6 @@ def effective_state(hold: Hold, now: datetime) -> str:
     if hold.state == OPEN and hold.expires_at <= now:
         return EXPIRED
     return hold.state
-
-
-def _facility_state(row: Facility, free: Places) -> FacilityState:
-    assert row.id is not None
-    return FacilityState(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        region=row.region,
-        free_units=free.units,
-        free_beds=free.beds,
-        boys_max_age=row.boys_max_age,
-        admits_adult_men=row.admits_adult_men,
-        wheelchair_units=row.wheelchair_units,
-        accepts_pets=row.accepts_pets,
-        languages=frozenset(row.languages),
-        night_admission=row.night_admission,
-        accepts_reentry=row.accepts_reentry,
-        operator_id=row.operator_id,
-    )
 
 
 def _locked_facility(session: Session, facility_id: int) -> Facility:
@@ -121,7 +101,7 @@ def hold_create(
     )
     free = available(Places(facility.reported_free_units, facility.reported_free_beds), held)
     network = rules.network(stale_after_hours=24)
-    reason = rule_reason(prepare(request, network), _facility_state(facility, free), network)
+    reason = rule_reason(prepare(request, network), facility_state(facility, free), network)
     if reason is not None:
         raise InvalidInput(
             f"{facility.name} does not fit this family: {REASONS[reason]}",
