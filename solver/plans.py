@@ -336,6 +336,20 @@ def set_objective(
 
 # --- solving -------------------------------------------------------------------------------
 
+# Above this many pairs CP-SAT rarely improves on the greedy plan within seconds.
+MAX_MODEL_PAIRS = 12_000
+
+
+def _best_places(pairs: Pairs, kept: np.ndarray, keep: np.ndarray, limit: int) -> np.ndarray:
+    """The highest-valued kept pairs of each family, about ``limit`` in all, plus ``keep``."""
+    families = max(1, len(np.unique(pairs.family[kept])))
+    per_family = max(2, limit // families)
+    order = kept[np.lexsort((-pairs.value[kept], pairs.family[kept]))]
+    family = pairs.family[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(family)) + 1]
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return np.union1d(order[rank < per_family], keep)
+
 
 def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2) -> Plan:
     """The best plan found within ``time_limit`` seconds, with its proven bound.
@@ -365,6 +379,11 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
         status, bound = "optimal", incumbent
     else:
         kept = prune(pairs, bound, reduced, incumbent, incumbent_pairs)
+        exact = len(kept) <= MAX_MODEL_PAIRS
+        if not exact:
+            # Too large to improve within the limit: search each family's best places
+            # (and the greedy plan's) only; the plan is then no longer proven optimal.
+            kept = _best_places(pairs, kept, incumbent_pairs, MAX_MODEL_PAIRS)
         open_: dict[str, list[Candidate]] = defaultdict(list)
         for index in kept:
             key, fid = pair_of(int(index))
@@ -393,9 +412,10 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
         if result in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.objective_value >= incumbent:
             objective = solver.objective_value
             chosen = [pair for pair, var in x.items() if solver.value(var)]
-        if result == cp_model.OPTIMAL:
+        if result == cp_model.OPTIMAL and exact:
             status, bound = "optimal", objective
-        elif result in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        elif exact and result in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            # a bound on what is left is a bound on the whole only when nothing was cut
             bound = min(bound, max(solver.best_objective_bound, incumbent))
 
     picked = {key: options[(key, fid)] for key, fid in chosen}

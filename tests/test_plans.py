@@ -6,6 +6,7 @@ import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -165,3 +166,45 @@ def test_unplaced_families_get_the_binding_reason() -> None:
     assert plan.assignments == ()
     reason = plan.unplaced["high"]
     assert reason.startswith("no secret-shelter unit outside the danger regions fits a family of 6")
+
+
+def test_large_instances_are_cut_down_and_never_claimed_optimal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random
+
+    import solver.plans as plans
+
+    monkeypatch.setattr(plans, "MAX_MODEL_PAIRS", 10)
+    rng = random.Random(3)
+    facilities = tuple(
+        FacilityState(
+            id=i,
+            name=f"F{i}",
+            kind="crisis_centre",
+            region=rng.choice(REGIONS[:5]),
+            free_units=rng.randint(1, 2),
+            free_beds=rng.randint(2, 5),
+            reported_at=NOW - timedelta(hours=rng.uniform(0, 30)),
+        )
+        for i in range(1, 13)
+    )
+    demands = tuple(
+        Demand(
+            str(i),
+            PlacementRequest(
+                family=Family(
+                    (Person(30, False),),
+                    tuple(Person(5, False) for _ in range(rng.randint(0, 3))),
+                ),
+                preferred_regions=frozenset({rng.choice(REGIONS[:5])}),
+            ),
+        )
+        for i in range(20)
+    )
+    instance = PlanInstance(demands=demands, facilities=facilities, network=NETWORK, now=NOW)
+    plan = plans.solve(instance, time_limit=3)
+    assert plan_problems(instance, plan) == []
+    assert plan.bound >= plan.objective
+    if plan.status == "optimal":  # only when the bound closed without the cut-down model
+        assert plan.bound - plan.objective < 1
