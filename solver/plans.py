@@ -30,7 +30,7 @@ from datetime import datetime
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solver.feasibility import REASONS, exclusion_reason, prepare
+from solver.feasibility import REASONS, RequestView, exclusion_reason, prepare
 from solver.instance import FacilityState, Network, PlacementRequest
 from solver.ranking import SECRET_SHELTER, Part, _parts, _reasons
 
@@ -101,16 +101,23 @@ def placement_value(demand: Demand, score: float) -> int:
     return weight * PLACEMENT_WEIGHT + round(score * SCORE_SCALE)
 
 
-def pair_refusal(instance: PlanInstance, demand: Demand, facility: FacilityState) -> str | None:
+def pair_refusal(
+    instance: PlanInstance,
+    demand: Demand,
+    facility: FacilityState,
+    view: RequestView | None = None,
+) -> str | None:
     """Why this family may not take a unit here (capacity of the facility alone included),
-    or None. The one definition of "feasible pair" for the model and the validator."""
+    or None. The one definition of "feasible pair" for the model and the validator.
+    ``view`` is the request prepared once, when many facilities are checked for it."""
     if facility.id in instance.excluded_facility_ids:
         return "the facility is being emptied"
     if facility.region in instance.forbidden_regions:
         return REASONS["danger_zone"]
     if demand.allowed_facility_ids is not None and facility.id not in demand.allowed_facility_ids:
         return "not a next step for this stay (tier or operator policy)"
-    reason = exclusion_reason(prepare(demand.request, instance.network), facility, instance.network)
+    view = view or prepare(demand.request, instance.network)
+    reason = exclusion_reason(view, facility, instance.network)
     return None if reason is None else REASONS[reason]
 
 
@@ -461,8 +468,9 @@ def explain_unplaced(
             )
             continue
         counts: dict[str, int] = defaultdict(int)
+        view = prepare(demand.request, instance.network)
         for facility in instance.facilities:
-            refusal = pair_refusal(instance, demand, facility)
+            refusal = pair_refusal(instance, demand, facility, view)
             if refusal is not None:
                 counts[refusal] += 1
         top = sorted(counts.items(), key=lambda item: -item[1])[:3]
