@@ -32,7 +32,7 @@ from ortools.sat.python import cp_model
 
 from solver.feasibility import REASONS, RequestView, exclusion_reason, prepare
 from solver.instance import FacilityState, Network, PlacementRequest
-from solver.ranking import SECRET_SHELTER, Part, _parts, _reasons
+from solver.ranking import SECRET_SHELTER, Part, explain_parts, score_parts
 
 RISK_WEIGHT = {"standard": 1, "medium": 2, "high": 3}
 # A placement outweighs any difference in score (scores are about -100..+100, times 10).
@@ -144,7 +144,7 @@ def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
                 continue
             age = network.report_age_hours(facility, now)
             stale = age is None or age > network.stale_after_hours
-            parts = list(_parts(view, facility, network, secret_free, age, stale))
+            parts = list(score_parts(view, facility, network, secret_free, age, stale))
             extra = demand.bonus.get(facility.id)
             if extra:
                 parts.append((extra, "bonus", demand.bonus_reason))
@@ -431,7 +431,7 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
             key=key,
             facility_id=candidate.facility_id,
             score=candidate.score,
-            reasons=_reasons(
+            reasons=explain_parts(
                 list(candidate.parts), facilities[candidate.facility_id], demands[key].request.risk
             ),
         )

@@ -65,7 +65,7 @@ def _signed(value: float) -> str:
 Part = tuple[float, str, object]
 
 
-def _parts(
+def score_parts(
     view: RequestView,
     facility: FacilityState,
     network: Network,
@@ -123,7 +123,7 @@ def _sentence(key: str, argument: object, risk: str) -> str:
     return "secret-shelter place kept for high-risk families"
 
 
-def _reasons(parts: list[Part], facility: FacilityState, risk: str) -> tuple[str, ...]:
+def explain_parts(parts: list[Part], facility: FacilityState, risk: str) -> tuple[str, ...]:
     reasons = tuple(f"{_sentence(key, arg, risk)} ({_signed(value)})" for value, key, arg in parts)
     capacity = (
         f"{_count(facility.free_units, 'free unit')}, {_count(facility.free_beds, 'free bed')}"
@@ -153,7 +153,7 @@ def rank(
             continue
         age = network.report_age_hours(facility, now)
         stale = age is None or age > network.stale_after_hours
-        parts = _parts(view, facility, network, secret_free_units, age, stale)
+        parts = score_parts(view, facility, network, secret_free_units, age, stale)
         score = round(sum(value for value, _, _ in parts), 2)
         scored.append((score, facility.id, facility, parts, stale))
     best = heapq.nsmallest(limit, scored, key=lambda item: (-item[0], item[1]))
@@ -164,7 +164,7 @@ def rank(
             kind=facility.kind,
             region=facility.region,
             score=score,
-            reasons=_reasons(parts, facility, request.risk),
+            reasons=explain_parts(parts, facility, request.risk),
             stale=stale,
             free_units=facility.free_units,
             free_beds=facility.free_beds,
