@@ -190,7 +190,7 @@ def pair_arrays(instance: PlanInstance, found: dict[str, list[Candidate]]) -> Pa
         facility_ids=facility_ids,
         family=np.asarray(family, dtype=np.int64),
         facility=np.asarray(facility, dtype=np.int64),
-        value=np.asarray(value, dtype=np.float64),
+        value=np.asarray(value, dtype=np.int64),  # whole numbers: sums stay exact
         persons=np.asarray(persons, dtype=np.float64),
         units=np.asarray([f.free_units for f in instance.facilities], dtype=np.float64),
         beds=np.asarray([f.free_beds for f in instance.facilities], dtype=np.float64),
@@ -378,7 +378,7 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
         return pairs.keys[pairs.family[index]], pairs.facility_ids[pairs.facility[index]]
 
     incumbent_pairs = greedy(pairs)
-    incumbent = float(pairs.value[incumbent_pairs].sum())
+    incumbent = float(int(pairs.value[incumbent_pairs].sum()))
     chosen = [pair_of(i) for i in incumbent_pairs]
     bound, reduced = lagrangian_bound(pairs, incumbent) if len(pairs.value) else (0.0, pairs.value)
     status, objective = "feasible", incumbent
