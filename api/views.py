@@ -34,7 +34,6 @@ from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import FacilityKind, RiskLevel
 from broker.errors import Conflict, InvalidInput
 from broker.services import accounts, capacity, facilities, holds, matching, placements
-from solver.feasibility import REASONS
 from solver.instance import Family, Needs, Person, PlacementRequest
 from solver.ranking import Ranking
 
@@ -48,7 +47,7 @@ HOME_BY_ROLE = {
     Role.ADMIN: "/facilities",
 }
 
-EXCLUSION_TEXTS = {**REASONS, "declined_this_family": "already declined this family"}
+EXCLUSION_TEXTS = matching.EXCLUSION_REASONS
 HOLD_STATES = {
     holds.OPEN: "open",
     holds.CONFIRMED: "confirmed: the family has arrived",

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from broker.crypto import AddressCipher, Passwords
 from broker.db.models import Facility
-from broker.domain.facility import FacilitySpec, check_facility
+from broker.domain.facility import FacilitySpec
 from broker.domain.rules import FacilityKind, Rules
 from broker.errors import ConfigurationError, Conflict, InvalidInput
 from broker.services.accounts import user_create
@@ -280,8 +280,6 @@ def load_synthetic(
     if not 1 <= count <= 20_000:
         raise InvalidInput("--facilities must be between 1 and 20000")
     entries = synthetic_entries(rules=rules, count=count, seed=seed)
-    for entry in entries:
-        check_facility(entry.spec, rules)
     rows = _load_entries(
         session=session, rules=rules, cipher=cipher, entries=entries, flexible={}, now=now
     )

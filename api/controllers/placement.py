@@ -33,10 +33,7 @@ from broker.domain.access import Role
 from broker.domain.requests import request_from_json
 from broker.domain.stay import days_left
 from broker.services import holds, matching, operators, placements
-from solver.feasibility import REASONS
 from solver.ranking import Ranking
-
-EXTRA_REASONS = {"declined_this_family": "already declined this family"}
 
 
 def family_request(data: FamilyRequest) -> dict[str, object]:
@@ -57,7 +54,7 @@ def _match_out(ranking: Ranking) -> MatchOut:
             for o in ranking.options
         ],
         excluded=ranking.excluded,
-        excluded_reasons={code: {**REASONS, **EXTRA_REASONS}[code] for code in ranking.excluded},
+        excluded_reasons={code: matching.EXCLUSION_REASONS[code] for code in ranking.excluded},
         feasible=ranking.feasible,
     )
 

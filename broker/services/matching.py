@@ -10,8 +10,13 @@ from sqlmodel import Session
 from broker.domain.requests import check_regions
 from broker.domain.rules import Rules
 from broker.services.availability import FacilitySnapshot, facility_states
+from solver.feasibility import REASONS
 from solver.instance import PlacementRequest
 from solver.ranking import Ranking, rank
+
+DECLINED_THIS_FAMILY = "declined_this_family"
+# Every code that may appear in a ranking's ``excluded`` counts, with the text to show.
+EXCLUSION_REASONS = {**REASONS, DECLINED_THIS_FAMILY: "already declined this family"}
 
 
 def match(
@@ -43,5 +48,5 @@ def match(
     )
     skipped = len(states) - len(kept)
     if skipped:
-        ranking.excluded["declined_this_family"] = skipped
+        ranking.excluded[DECLINED_THIS_FAMILY] = skipped
     return ranking
