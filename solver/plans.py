@@ -66,7 +66,6 @@ class PlanInstance:
 class Candidate:
     facility_id: int
     score: float
-    parts: tuple[Part, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +120,27 @@ def pair_refusal(
     return None if reason is None else REASONS[reason]
 
 
-def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
-    """Feasible places per family, best first, with their scores."""
-    network, now = instance.network, instance.now
+def _parts_of(
+    instance: PlanInstance,
+    demand: Demand,
+    view: RequestView,
+    facility: FacilityState,
+    secret_free: int,
+) -> list[Part]:
+    network = instance.network
+    age = network.report_age_hours(facility, instance.now)
+    stale = age is None or age > network.stale_after_hours
+    parts = list(score_parts(view, facility, network, secret_free, age, stale))
+    extra = demand.bonus.get(facility.id)
+    if extra:
+        parts.append((extra, "bonus", demand.bonus_reason))
+    return parts
+
+
+def reference_candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
+    """Feasible places per family, best first, one pair at a time with the ranking's own
+    functions: slow, and the yardstick :func:`candidates` is tested against."""
+    network = instance.network
     secret_free = sum(f.free_units for f in instance.facilities if f.kind == SECRET_SHELTER)
     usable = [
         f
@@ -142,16 +159,141 @@ def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
                 continue
             if exclusion_reason(view, facility, network) is not None:
                 continue
-            age = network.report_age_hours(facility, now)
-            stale = age is None or age > network.stale_after_hours
-            parts = list(score_parts(view, facility, network, secret_free, age, stale))
-            extra = demand.bonus.get(facility.id)
-            if extra:
-                parts.append((extra, "bonus", demand.bonus_reason))
+            parts = _parts_of(instance, demand, view, facility, secret_free)
             score = round(sum(value for value, _, _ in parts), 2)
-            found.append(Candidate(facility.id, score, tuple(parts)))
+            found.append(Candidate(facility.id, score))
         found.sort(key=lambda c: (-c.score, c.facility_id))
         result[demand.key] = found
+    return result
+
+
+class _FacilityArrays:
+    """The facilities as arrays, so that each family's hard rules and score are a few
+    vectorised operations instead of one Python call per facility."""
+
+    def __init__(self, instance: PlanInstance) -> None:
+        network, facilities = instance.network, instance.facilities
+        self.kinds = sorted(network.kinds)
+        self.regions = sorted(network.geography.points)
+        kind_at = {k: i for i, k in enumerate(self.kinds)}
+        region_at = {r: i for i, r in enumerate(self.regions)}
+        self.ids = np.asarray([f.id for f in facilities], dtype=np.int64)
+        self.kind = np.asarray([kind_at[f.kind] for f in facilities], dtype=np.int64)
+        self.region = np.asarray([region_at[f.region] for f in facilities], dtype=np.int64)
+        self.units = np.asarray([f.free_units for f in facilities])
+        self.beds = np.asarray([f.free_beds for f in facilities])
+        self.boys_max = np.asarray(
+            [99 if f.boys_max_age is None else f.boys_max_age for f in facilities]
+        )
+        self.men_ok = np.asarray(
+            [f.admits_adult_men and network.kinds[f.kind].adult_men_possible for f in facilities]
+        )
+        self.wheelchair = np.asarray([f.wheelchair_units >= 1 for f in facilities])
+        self.pets = np.asarray([f.accepts_pets for f in facilities])
+        self.night = np.asarray([f.night_admission for f in facilities])
+        self.reentry = np.asarray([f.accepts_reentry for f in facilities])
+        self.languages = [f.languages for f in facilities]
+        self.secret = self.kind == kind_at.get(SECRET_SHELTER, -1)
+        self.usable = np.asarray(
+            [
+                f.id not in instance.excluded_facility_ids
+                and f.region not in instance.forbidden_regions
+                for f in facilities
+            ]
+        )
+        weights, limit = network.weights, network.stale_after_hours
+        fresh = []
+        for facility in facilities:
+            age = network.report_age_hours(facility, instance.now)
+            if age is None or age > limit:
+                fresh.append(weights.stale_report)
+            else:
+                fresh.append(weights.fresh_report * max(0.0, 1.0 - age / limit))
+        self.fresh = np.asarray(fresh)
+        self.position = {fid: i for i, fid in enumerate(self.ids.tolist())}
+
+    def speaks(self, needed: frozenset[str]) -> np.ndarray:
+        return np.asarray([needed <= spoken for spoken in self.languages])
+
+
+def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
+    """Feasible places per family, best first, with their scores (vectorised; equal to
+    :func:`reference_candidates`)."""
+    network, weights = instance.network, instance.network.weights
+    arrays = _FacilityArrays(instance)
+    secret_free = int(arrays.units[arrays.secret].sum())
+    speaking: dict[frozenset[str], np.ndarray] = {}
+    result: dict[str, list[Candidate]] = {}
+    for demand in instance.demands:
+        request, view = demand.request, prepare(demand.request, network)
+        kind_ok = np.asarray(
+            [k in view.allowed_kinds and k in view.family_kinds for k in arrays.kinds]
+        )
+        region_ok = np.asarray([r not in view.excluded_regions for r in arrays.regions])
+        mask = arrays.usable & kind_ok[arrays.kind] & region_ok[arrays.region]
+        mask &= (arrays.units >= 1) & (arrays.beds >= view.persons)
+        if view.has_adult_man:
+            mask &= arrays.men_ok
+        if view.oldest_boy is not None:
+            mask &= arrays.boys_max >= view.oldest_boy
+        needs = request.needs
+        if needs.wheelchair:
+            mask &= arrays.wheelchair
+        if needs.pets:
+            mask &= arrays.pets
+        if needs.night_arrival:
+            mask &= arrays.night
+        if request.reentry:
+            mask &= arrays.reentry
+        if needs.languages:
+            if needs.languages not in speaking:
+                speaking[needs.languages] = arrays.speaks(needs.languages)
+            mask &= speaking[needs.languages]
+        if demand.allowed_facility_ids is not None:
+            allowed = np.zeros(len(arrays.ids), dtype=bool)
+            allowed[
+                [arrays.position[f] for f in demand.allowed_facility_ids if f in arrays.position]
+            ] = True
+            mask &= allowed
+        index = np.flatnonzero(mask)
+        if not len(index):
+            result[demand.key] = []
+            continue
+        fit = weights.kind_fit.get(request.risk, {})
+        score = np.asarray([fit.get(k, 0.0) for k in arrays.kinds])[arrays.kind[index]]
+        if view.to_preferred:
+            near = np.asarray(
+                [
+                    weights.preferred_region
+                    if r in request.preferred_regions
+                    else weights.near_preferred_max
+                    * max(0.0, 1.0 - view.to_preferred[r] / weights.near_preferred_km)
+                    for r in arrays.regions
+                ]
+            )
+            score = score + near[arrays.region[index]]
+        if view.to_avoided:
+            far = np.asarray(
+                [
+                    weights.far_from_danger_max
+                    * min(1.0, view.to_avoided[r] / weights.far_from_danger_km)
+                    for r in arrays.regions
+                ]
+            )
+            score = score + far[arrays.region[index]]
+        score = score + arrays.fresh[index]
+        if request.risk != "high":
+            penalty = (
+                weights.secret_buffer_penalty
+                if secret_free <= weights.secret_buffer_units
+                else weights.secret_place_penalty
+            )
+            score = score + np.where(arrays.secret[index], penalty, 0.0)
+        if demand.bonus:
+            score = score + np.asarray([demand.bonus.get(int(f), 0.0) for f in arrays.ids[index]])
+        score = np.round(score, 2)
+        order = np.lexsort((arrays.ids[index], -score))
+        result[demand.key] = [Candidate(int(arrays.ids[index[i]]), float(score[i])) for i in order]
     return result
 
 
@@ -371,6 +513,7 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
     demands = {d.key: d for d in instance.demands}
     persons = {key: d.request.family.persons for key, d in demands.items()}
     found = candidates(instance)
+    secret_free = sum(f.free_units for f in instance.facilities if f.kind == SECRET_SHELTER)
     options = {(key, o.facility_id): o for key, opts in found.items() for o in opts}
     pairs = pair_arrays(instance, found)
 
@@ -426,16 +569,25 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
             bound = min(bound, max(solver.best_objective_bound, incumbent))
 
     picked = {key: options[(key, fid)] for key, fid in chosen}
+    order = {d.key: i for i, d in enumerate(instance.demands)}
     assignments = tuple(
         Assignment(
             key=key,
             facility_id=candidate.facility_id,
             score=candidate.score,
             reasons=explain_parts(
-                list(candidate.parts), facilities[candidate.facility_id], demands[key].request.risk
+                _parts_of(
+                    instance,
+                    demands[key],
+                    prepare(demands[key].request, instance.network),
+                    facilities[candidate.facility_id],
+                    secret_free,
+                ),
+                facilities[candidate.facility_id],
+                demands[key].request.risk,
             ),
         )
-        for key, candidate in sorted(picked.items(), key=lambda item: _order(instance, item[0]))
+        for key, candidate in sorted(picked.items(), key=lambda item: order[item[0]])
     )
     return Plan(
         status=status,
@@ -445,10 +597,6 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
         assignments=assignments,
         unplaced=explain_unplaced(instance, found, picked),
     )
-
-
-def _order(instance: PlanInstance, key: str) -> int:
-    return next(i for i, d in enumerate(instance.demands) if d.key == key)
 
 
 def explain_unplaced(

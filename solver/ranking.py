@@ -120,7 +120,9 @@ def _sentence(key: str, argument: object, risk: str) -> str:
         return f"capacity reported {argument:.1f} h ago"
     if key == "secret_short":
         return "secret-shelter places are short; kept for high-risk families"
-    return "secret-shelter place kept for high-risk families"
+    if key == "secret_kept":
+        return "secret-shelter place kept for high-risk families"
+    return str(argument)  # a part named by its caller, e.g. a planner's bonus
 
 
 def explain_parts(parts: list[Part], facility: FacilityState, risk: str) -> tuple[str, ...]:

@@ -208,3 +208,51 @@ def test_large_instances_are_cut_down_and_never_claimed_optimal(
     assert plan.bound >= plan.objective
     if plan.status == "optimal":  # only when the bound closed without the cut-down model
         assert plan.bound - plan.objective < 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    requests=st.lists(request, min_size=1, max_size=5),
+    facilities=st.lists(facility, min_size=1, max_size=8),
+    avoid=st.sets(st.sampled_from(REGIONS[:6]), max_size=2),
+    languages=st.sets(st.sampled_from(["hu", "en", "uk"]), max_size=2),
+)
+def test_vectorised_candidates_equal_the_reference(
+    requests: list[PlacementRequest],
+    facilities: list[FacilityState],
+    avoid: set[str],
+    languages: set[str],
+) -> None:
+    from solver.plans import reference_candidates
+
+    demands = tuple(
+        Demand(
+            key=str(i),
+            request=replace(
+                r,
+                avoid_regions=frozenset(avoid) - r.preferred_regions,
+                needs=replace(r.needs, languages=frozenset(languages) if i % 2 else frozenset()),
+                reentry=i % 3 == 0,
+            ),
+            allowed_facility_ids=frozenset({1, 3, 5}) if i == 2 else None,
+            bonus={1: 50.0} if i == 1 else {},
+        )
+        for i, r in enumerate(requests)
+    )
+    instance = PlanInstance(
+        demands=demands,
+        facilities=tuple(
+            replace(f, id=i + 1, languages=frozenset({"hu", "en"}) if i % 2 else frozenset({"hu"}))
+            for i, f in enumerate(facilities)
+        ),
+        network=NETWORK,
+        now=NOW,
+        excluded_facility_ids=frozenset({2}),
+    )
+    fast, slow = candidates(instance), reference_candidates(instance)
+    assert fast.keys() == slow.keys()
+    for key in slow:
+        assert [c.facility_id for c in fast[key]] == [c.facility_id for c in slow[key]]
+        assert [c.score for c in fast[key]] == pytest.approx(
+            [c.score for c in slow[key]], abs=0.011
+        )
