@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
 from solver.feasibility import REASONS, RequestView, exclusion_reason, prepare
@@ -355,6 +356,73 @@ def greedy(pairs: Pairs) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
+def flow_plan(pairs: Pairs) -> tuple[np.ndarray, float]:
+    """A plan from the problem without its bed limits, which is a min-cost flow (exact and
+    fast), repaired where beds overflow: the least valuable families per bed leave those
+    facilities and are placed again greedily. Returns the chosen pair indices, and the flow's
+    value, an upper bound for the whole problem (it only dropped constraints)."""
+    families, places = len(pairs.keys), len(pairs.units)
+    if not len(pairs.value):
+        return np.zeros(0, dtype=np.int64), 0.0
+    source, sink = 0, 1 + families + places
+    family_node = 1 + np.arange(families)
+    facility_node = 1 + families + np.arange(places)
+    flow = min_cost_flow.SimpleMinCostFlow()
+    ones = np.ones(families, dtype=np.int64)
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.full(families, source), family_node, ones, np.zeros(families, dtype=np.int64)
+    )
+    flow.add_arcs_with_capacity_and_unit_cost(  # staying unplaced costs nothing
+        family_node, np.full(families, sink), ones, np.zeros(families, dtype=np.int64)
+    )
+    pair_arcs = flow.add_arcs_with_capacity_and_unit_cost(
+        family_node[pairs.family],
+        facility_node[pairs.facility],
+        np.ones(len(pairs.value), dtype=np.int64),
+        -pairs.value,
+    )
+    flow.add_arcs_with_capacity_and_unit_cost(
+        facility_node,
+        np.full(places, sink),
+        pairs.units.astype(np.int64),
+        np.zeros(places, dtype=np.int64),
+    )
+    flow.set_nodes_supplies(np.asarray([source, sink]), np.asarray([families, -families]))
+    if flow.solve() != flow.OPTIMAL:
+        return greedy(pairs), float("inf")
+    bound = float(-flow.optimal_cost())
+    chosen = np.flatnonzero(flow.flows(pair_arcs) > 0)
+    # repair the bed limits the flow did not see
+    beds = pairs.beds.copy()
+    np.subtract.at(beds, pairs.facility[chosen], pairs.persons[chosen])
+    keep = np.ones(len(chosen), dtype=bool)
+    for facility in np.flatnonzero(beds < 0):
+        members = np.flatnonzero(pairs.facility[chosen] == facility)
+        by_worth = members[
+            np.argsort(pairs.value[chosen[members]] / pairs.persons[chosen[members]])
+        ]
+        for member in by_worth:
+            if beds[facility] >= 0:
+                break
+            keep[member] = False
+            beds[facility] += pairs.persons[chosen[member]]
+    chosen = chosen[keep]
+    units = pairs.units.copy()
+    np.subtract.at(units, pairs.facility[chosen], 1)
+    placed = np.zeros(families, dtype=bool)
+    placed[pairs.family[chosen]] = True
+    extra = []
+    for index in np.argsort(-pairs.value, kind="stable"):
+        family, facility = pairs.family[index], pairs.facility[index]
+        if placed[family] or units[facility] < 1 or beds[facility] < pairs.persons[index]:
+            continue
+        units[facility] -= 1
+        beds[facility] -= pairs.persons[index]
+        placed[family] = True
+        extra.append(index)
+    return np.concatenate([chosen, np.asarray(extra, dtype=np.int64)]), bound
+
+
 def _best_per_family(pairs: Pairs, reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each family's best reduced value (at least 0: staying unplaced) and the pair giving it."""
     count = len(pairs.keys)
@@ -503,8 +571,9 @@ def _best_places(pairs: Pairs, kept: np.ndarray, keep: np.ndarray, limit: int) -
 def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2) -> Plan:
     """The best plan found within ``time_limit`` seconds, with its proven bound.
 
-    Steps: the feasible pairs; a greedy plan (the incumbent); an upper bound from prices on
-    capacity (Lagrangian relaxation); every pair that cannot take part in a plan better than
+    Steps: the feasible pairs; the better of a greedy plan and a repaired min-cost-flow plan
+    (the incumbent); upper bounds from the flow and from prices on capacity (Lagrangian
+    relaxation); every pair that cannot take part in a plan better than
     the incumbent is dropped; CP-SAT solves what is left, starting from the greedy plan.
     A dropped pair cannot improve on the incumbent, so CP-SAT's optimum on what is left,
     or the incumbent if better, is optimal for the whole instance."""
@@ -520,15 +589,19 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
     def pair_of(index: int) -> tuple[str, int]:
         return pairs.keys[pairs.family[index]], pairs.facility_ids[pairs.facility[index]]
 
-    incumbent_pairs = greedy(pairs)
+    repaired, flow_bound = flow_plan(pairs)
+    incumbent_pairs = max(
+        (greedy(pairs), repaired), key=lambda chosen: int(pairs.value[chosen].sum())
+    )
     incumbent = float(int(pairs.value[incumbent_pairs].sum()))
     chosen = [pair_of(i) for i in incumbent_pairs]
-    bound, reduced = lagrangian_bound(pairs, incumbent) if len(pairs.value) else (0.0, pairs.value)
+    priced, reduced = lagrangian_bound(pairs, incumbent) if len(pairs.value) else (0.0, pairs.value)
+    bound = min(priced, flow_bound)  # both are upper bounds; pruning needs the priced one
     status, objective = "feasible", incumbent
     if bound - incumbent < 1:
         status, bound = "optimal", incumbent
     else:
-        kept = prune(pairs, bound, reduced, incumbent, incumbent_pairs)
+        kept = prune(pairs, priced, reduced, incumbent, incumbent_pairs)
         exact = len(kept) <= MAX_MODEL_PAIRS
         if not exact:
             # Too large to improve within the limit: search each family's best places
