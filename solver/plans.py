@@ -574,7 +574,7 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
     Steps: the feasible pairs; the better of a greedy plan and a repaired min-cost-flow plan
     (the incumbent); upper bounds from the flow and from prices on capacity (Lagrangian
     relaxation); every pair that cannot take part in a plan better than
-    the incumbent is dropped; CP-SAT solves what is left, starting from the greedy plan.
+    the incumbent is dropped; CP-SAT solves what is left, starting from the incumbent.
     A dropped pair cannot improve on the incumbent, so CP-SAT's optimum on what is left,
     or the incumbent if better, is optimal for the whole instance."""
     started = time.perf_counter()
