@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from broker.crypto import AddressCipher, Passwords
 from broker.domain.rules import Rules
 from broker.services.availability import FacilitySnapshot
+from broker.services.holds import HoldLimits
 from broker.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -33,6 +34,13 @@ class BrokerState:
     @property
     def stale_after(self) -> timedelta:
         return timedelta(minutes=self.settings.stale_after_minutes)
+
+    @property
+    def hold_limits(self) -> HoldLimits:
+        return HoldLimits(
+            default_minutes=self.settings.hold_ttl_default_minutes,
+            max_minutes=self.settings.hold_ttl_max_minutes,
+        )
 
     @property
     def token_ttl(self) -> timedelta:

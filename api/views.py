@@ -607,8 +607,7 @@ def call_hold(
             request=request,
             facility_id=int(facility_text),
             ttl_minutes=minutes,
-            ttl_default=broker.settings.hold_ttl_default_minutes,
-            ttl_max=broker.settings.hold_ttl_max_minutes,
+            limits=broker.hold_limits,
             actor=actor,
             now=now,
         )

@@ -144,7 +144,3 @@ class Network:
         if facility.reported_at is None:
             return None
         return (now - facility.reported_at).total_seconds() / 3600
-
-    def is_stale(self, facility: FacilityState, now: datetime) -> bool:
-        age = self.report_age_hours(facility, now)
-        return age is None or age > self.stale_after_hours

@@ -113,8 +113,7 @@ class HoldController(Controller):
             request=request_from_json(family_request(data)),
             facility_id=data.facility_id,
             ttl_minutes=data.ttl_minutes,
-            ttl_default=broker.settings.hold_ttl_default_minutes,
-            ttl_max=broker.settings.hold_ttl_max_minutes,
+            limits=broker.hold_limits,
             actor=actor,
             now=now,
         )
@@ -286,8 +285,7 @@ class StayController(Controller):
             placement_id=placement_id,
             target_facility_id=data.facility_id,
             ttl_minutes=data.ttl_minutes,
-            ttl_default=broker.settings.hold_ttl_default_minutes,
-            ttl_max=broker.settings.hold_ttl_max_minutes,
+            limits=broker.hold_limits,
             actor=actor,
             now=now,
         )

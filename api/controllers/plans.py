@@ -129,8 +129,7 @@ class PlanController(Controller):
             session=db,
             rules=broker.rules,
             plan_id=plan_id,
-            ttl_default=broker.settings.hold_ttl_default_minutes,
-            ttl_max=broker.settings.hold_ttl_max_minutes,
+            limits=broker.hold_limits,
             actor=actor,
             now=now,
         )

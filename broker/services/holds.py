@@ -23,7 +23,7 @@ from broker.domain.rules import Rules
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
 from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
-from broker.services.availability import facility_state, held_places
+from broker.services.availability import OPEN, facility_state, held_places
 from solver.feasibility import REASONS, prepare, rule_reason
 from solver.instance import PlacementRequest
 
@@ -33,13 +33,7 @@ DECLINE_REASONS = {
     "family_composition": "the family's composition does not fit",
     "other": "another reason",
 }
-OPEN, CONFIRMED, DECLINED, RELEASED, EXPIRED = (
-    "open",
-    "confirmed",
-    "declined",
-    "released",
-    "expired",
-)
+CONFIRMED, DECLINED, RELEASED, EXPIRED = "confirmed", "declined", "released", "expired"
 CASE_CODE_ALPHABET = "ACDEFHJKLMNPRTUVWXY34679"
 
 
@@ -64,7 +58,16 @@ def _locked_hold(session: Session, hold_id: str) -> Hold:
     return hold
 
 
-def _ttl(minutes: int | None, *, default: int, maximum: int) -> timedelta:
+@dataclass(frozen=True, slots=True)
+class HoldLimits:
+    """How long a hold lasts when the counsellor does not say, and at most (settings)."""
+
+    default_minutes: int
+    max_minutes: int
+
+
+def _ttl(minutes: int | None, limits: HoldLimits) -> timedelta:
+    default, maximum = limits.default_minutes, limits.max_minutes
     value = default if minutes is None else minutes
     if not 1 <= value <= maximum:
         raise InvalidInput(
@@ -84,15 +87,14 @@ def hold_create(
     request: PlacementRequest,
     facility_id: int,
     ttl_minutes: int | None,
-    ttl_default: int,
-    ttl_max: int,
+    limits: HoldLimits,
     actor: Principal,
     now: datetime,
     transfer_from_placement_id: str | None = None,
 ) -> tuple[Hold, Facility]:
     """Reserve one unit and the family's beds, or refuse: 422 when the facility does not
     fit the family at all, 409 when it would but the place is gone."""
-    ttl = _ttl(ttl_minutes, default=ttl_default, maximum=ttl_max)
+    ttl = _ttl(ttl_minutes, limits)
     check_regions(request, rules)
     facility = _locked_facility(session, facility_id)
     need = Places(1, request.family.persons)
@@ -314,8 +316,7 @@ def transfer_hold_create(
     placement_id: str,
     target_facility_id: int,
     ttl_minutes: int | None,
-    ttl_default: int,
-    ttl_max: int,
+    limits: HoldLimits,
     actor: Principal,
     now: datetime,
     emergency: bool = False,
@@ -367,8 +368,7 @@ def transfer_hold_create(
         request=request_from_json(placement.request),
         facility_id=target_facility_id,
         ttl_minutes=ttl_minutes,
-        ttl_default=ttl_default,
-        ttl_max=ttl_max,
+        limits=limits,
         actor=actor,
         now=now,
         transfer_from_placement_id=placement_id,

@@ -23,7 +23,7 @@ from broker.domain.rules import Rules
 from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
 from broker.services.availability import facility_states
-from broker.services.holds import hold_create, transfer_hold_create
+from broker.services.holds import HoldLimits, hold_create, transfer_hold_create
 from solver.instance import PlacementRequest
 from solver.plans import Demand, Plan, PlanInstance, solve
 from solver.validate import plan_problems
@@ -290,8 +290,7 @@ def plan_apply(
     session: Session,
     rules: Rules,
     plan_id: str,
-    ttl_default: int,
-    ttl_max: int,
+    limits: HoldLimits,
     actor: Principal,
     now: datetime,
 ) -> list[AppliedHold]:
@@ -314,8 +313,7 @@ def plan_apply(
                     request=request_from_json(item["request"]),
                     facility_id=item["facility_id"],
                     ttl_minutes=None,
-                    ttl_default=ttl_default,
-                    ttl_max=ttl_max,
+                    limits=limits,
                     actor=actor,
                     now=now,
                 )
@@ -326,8 +324,7 @@ def plan_apply(
                     placement_id=item["placement_id"],
                     target_facility_id=item["facility_id"],
                     ttl_minutes=None,
-                    ttl_default=ttl_default,
-                    ttl_max=ttl_max,
+                    limits=limits,
                     actor=actor,
                     now=now,
                     emergency=record.kind == "evacuation",
