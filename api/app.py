@@ -16,7 +16,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.controllers.audit import AuditController
 from api.controllers.facilities import FacilityController
+from api.controllers.notifications import InboxController, WebhookController
 from api.controllers.placement import (
     HoldController,
     MatchController,
@@ -24,6 +26,7 @@ from api.controllers.placement import (
     StayController,
 )
 from api.controllers.plans import PlanController
+from api.controllers.police import NoticeController, PoliceController
 from api.controllers.system import AuthController, ReferenceController, health
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
@@ -112,6 +115,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             StayController,
             OperatorController,
             PlanController,
+            PoliceController,
+            NoticeController,
+            InboxController,
+            WebhookController,
+            AuditController,
             *PAGE_HANDLERS,
             static_router,
         ],

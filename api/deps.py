@@ -24,7 +24,7 @@ from sqlmodel import Session
 from api.state import BrokerState
 from broker.db.engine import open_session
 from broker.domain.access import Principal
-from broker.errors import Unauthenticated
+from broker.errors import BrokerError, Unauthenticated
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -43,10 +43,18 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[Ses
     # otherwise the method decides. Only writers take SQLite's write lock up front.
     declared = request.route_handler.opt.get("writes")
     writes = request.method not in READ_METHODS if declared is None else bool(declared)
-    session = open_session(broker_state(request).engine, write=writes)
+    state = broker_state(request)
+    session = open_session(state.engine, write=writes, audit_key=state.settings.audit_key_bytes)
     try:
         yield session
         session.commit()
+    except BrokerError as exc:
+        # only a refusal raised before anything but its own trace was written keeps it
+        if exc.keeps_trace:
+            session.commit()
+        else:
+            session.rollback()
+        raise
     except BaseException:
         session.rollback()
         raise

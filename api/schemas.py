@@ -6,7 +6,7 @@ address endpoint returns.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -233,8 +233,16 @@ class HoldOut(msgspec.Struct):
     transfer_from_placement_id: str | None
 
 
+class IdentityIn(Strict):
+    """Kept only as a keyed hash; the name itself is never stored or logged."""
+
+    full_name: Annotated[str, Meta(min_length=1, max_length=200)]
+    birth_date: date
+    police_confirmation_consent: bool
+
+
 class ConfirmIn(Strict):
-    pass
+    identity: IdentityIn | None = None
 
 
 class ConfirmOut(msgspec.Struct):
@@ -351,3 +359,68 @@ class AppliedHoldOut(msgspec.Struct):
 class PlanAppliedOut(msgspec.Struct):
     plan_id: str
     holds: list[AppliedHoldOut]
+
+
+class InquiryIn(Strict):
+    full_name: Annotated[str, Meta(min_length=1, max_length=200)]
+    birth_date: date
+    case_reference: Annotated[str, Meta(min_length=1, max_length=80)]
+
+
+class InquiryOut(msgspec.Struct):
+    """The same fields whatever the answer; ``placed`` is true only with consent."""
+
+    inquiry_id: str
+    placed: bool
+    contact: str
+    answer: str
+
+
+class NoticeOut(msgspec.Struct):
+    id: int
+    facility_id: int
+    placement_id: str
+    case_code: str
+    case_reference: str
+    created_at: datetime
+    seen: bool
+
+
+class AuditEntryOut(msgspec.Struct):
+    sequence: int
+    at: datetime
+    actor_user_id: int | None
+    actor_role: str
+    action: str
+    subject_type: str
+    subject_id: str
+    detail: dict[str, Any]
+    previous_hash: str
+    entry_hash: str
+
+
+class AuditPageOut(msgspec.Struct):
+    """``next`` is the ``after`` cursor of the following page; null on the last page."""
+
+    entries: list[AuditEntryOut]
+    next: int | None
+
+
+class WebhookIn(Strict):
+    url: Annotated[str, Meta(max_length=500)] | None
+
+
+class WebhookOut(msgspec.Struct):
+    url: str | None
+
+
+class InboxItemOut(msgspec.Struct):
+    id: int
+    event: str
+    audience: str
+    facility_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    state: str
+    attempts: int
+    last_error: str | None

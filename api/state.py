@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from broker.crypto import AddressCipher, Passwords
+from broker.domain.identity import IdentityRetention
 from broker.domain.rules import Rules
 from broker.services.availability import FacilitySnapshot
 from broker.services.holds import HoldLimits
@@ -40,6 +41,13 @@ class BrokerState:
         return HoldLimits(
             default_minutes=self.settings.hold_ttl_default_minutes,
             max_minutes=self.settings.hold_ttl_max_minutes,
+        )
+
+    @property
+    def identity_retention(self) -> IdentityRetention:
+        return IdentityRetention(
+            keep_days_after_stay=self.settings.identity_retention_days,
+            recent_days=self.settings.inquiry_recent_days,
         )
 
     @property

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 import msgspec
@@ -25,15 +26,27 @@ from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK
 
+from api.controllers.police import answer_no_sooner_than_the_floor
+from api.dashboard import dashboard_page
 from api.deps import Actor, Broker, DbSession, Now
 from api.guards import SESSION_COOKIE, allow, credential_of, public
 from api.schemas import FamilyRequest
 from broker.crypto import token_digest
 from broker.domain.access import ALL_ROLES, Principal, Role
+from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import FacilityKind, RiskLevel
-from broker.errors import Conflict, InvalidInput
-from broker.services import accounts, capacity, facilities, holds, matching, placements
+from broker.errors import Conflict, InvalidInput, RateLimited
+from broker.services import (
+    accounts,
+    capacity,
+    facilities,
+    holds,
+    matching,
+    notifications,
+    placements,
+    police,
+)
 from solver.instance import Family, Needs, Person, PlacementRequest
 from solver.ranking import Ranking
 
@@ -45,6 +58,7 @@ HOME_BY_ROLE = {
     Role.SHELTER_STAFF: "/staff/capacity",
     Role.COUNSELLOR: "/call",
     Role.ADMIN: "/facilities",
+    Role.POLICE: "/police",
 }
 
 EXCLUSION_TEXTS = matching.EXCLUSION_REASONS
@@ -464,7 +478,9 @@ def _match(
     now: Now,
     request: PlacementRequest,
     exclude: Collection[int] = (),
+    counsellor: Actor | None = None,
 ) -> Ranking:
+    """``counsellor`` is given for her own search, whose empty result counts as unmet."""
     return matching.match(
         session=db,
         rules=broker.rules,
@@ -473,6 +489,8 @@ def _match(
         stale_after=broker.stale_after,
         exclude_facility_ids=exclude,
         snapshot=broker.snapshot,
+        actor=counsellor,
+        unmet_key=broker.settings.token_secret_bytes,
     )
 
 
@@ -561,7 +579,7 @@ def call_match(data: MultiForm, db: DbSession, broker: Broker, actor: Actor, now
     form = _family_input(data)
     try:
         request, minutes = _parse_family(form, broker)
-        ranking = _match(db, broker, now, request)
+        ranking = _match(db, broker, now, request, counsellor=actor)
     except InvalidInput as problem:
         context = _call_page(
             db,
@@ -610,6 +628,7 @@ def call_hold(
             limits=broker.hold_limits,
             actor=actor,
             now=now,
+            unmet_key=broker.settings.token_secret_bytes,
         )
     except (Conflict, InvalidInput) as problem:
         # Nothing was held; the options as they stand now, so the next one is one click away.
@@ -731,16 +750,45 @@ def incoming_page(
     return Template("incoming.html", context=context)
 
 
+def _birth_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidInput("The birth date must be a date such as 1990-04-02.") from exc
+
+
+def _identity_of(data: dict[str, str]) -> Identity | None:
+    """The optional identity on the arrival form: both name and birth date, or neither."""
+    name, born = data.get("full_name", "").strip(), data.get("birth_date", "").strip()
+    if not name and not born:
+        return None
+    if not name or not born:
+        raise InvalidInput("To record her identity, give both the full name and the birth date.")
+    return Identity(
+        full_name=name,
+        birth_date=_birth_date(born),
+        police_confirmation_consent=data.get("consent") == "yes",
+    )
+
+
 @post(
     "/staff/holds/{hold_id:str}/confirm",
     opt=allow(Role.SHELTER_STAFF, via="cookie"),
     sync_to_thread=True,
 )
 def incoming_confirm(
-    hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
+    hold_id: FromPath[str], data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
 ) -> Template | Redirect:
     try:
-        holds.hold_confirm(session=db, rules=broker.rules, hold_id=hold_id, actor=actor, now=now)
+        holds.hold_confirm(
+            session=db,
+            rules=broker.rules,
+            hold_id=hold_id,
+            actor=actor,
+            now=now,
+            identity=_identity_of(data),
+            identity_key=broker.settings.identity_key_bytes,
+        )
     except (Conflict, InvalidInput) as problem:
         context = _incoming_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
         return Template("incoming.html", context=context, status_code=problem.status_code)
@@ -789,6 +837,7 @@ def _residents_page(
     return {
         "actor": actor,
         "sections": sections,
+        "notices": police.notices_for_staff(session=db, actor=actor),
         "kinds": _kind_labels(broker),
         "departure_reasons": placements.DEPARTURE_REASONS,
         "soon_days": SOON_DAYS,
@@ -835,6 +884,68 @@ def residents_depart(
     return Redirect(f"/staff/residents?departed={view.case_code}", status_code=303)
 
 
+@post(
+    "/staff/notices/{notice_id:int}/seen",
+    opt=allow(Role.SHELTER_STAFF, via="cookie"),
+    sync_to_thread=True,
+)
+def notice_seen_submit(notice_id: FromPath[int], db: DbSession, actor: Actor, now: Now) -> Redirect:
+    police.notice_seen(session=db, notice_id=notice_id, actor=actor, now=now)
+    return Redirect("/staff/residents#notices", status_code=303)
+
+
+# --- police: inquiry ----------------------------------------------------------------------
+
+
+@get("/police", opt=allow(Role.POLICE, via="cookie"))
+async def police_page(actor: Actor) -> Template:
+    return Template("police.html", context={"actor": actor, "answer": None, "error": None})
+
+
+@post("/police", opt=allow(Role.POLICE, via="cookie"), status_code=HTTP_200_OK)
+async def police_submit(
+    data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
+) -> Template:
+    """The same form, with the answer under it; nothing else is shown."""
+    try:
+        answer = await answer_no_sooner_than_the_floor(
+            db=db,
+            broker=broker,
+            officer=actor,
+            full_name=data.get("full_name", ""),
+            birth_date=_birth_date(data.get("birth_date", "")),
+            case_reference=data.get("case_reference", ""),
+            now=now,
+        )
+    except (InvalidInput, RateLimited) as problem:
+        context = {"actor": actor, "answer": None, "error": problem.message}
+        return Template("police.html", context=context, status_code=problem.status_code)
+    return Template("police.html", context={"actor": actor, "answer": answer, "error": None})
+
+
+# --- inbox: notifications for the caller's audience -----------------------------------------
+
+EVENT_TEXTS = {
+    "hold.incoming": "a family is on its way under a hold",
+    "hold.expired": "a hold expired",
+    "capacity.stale": "capacity report is stale: please report",
+    "capacity.stale_escalated": "a facility's capacity report is long overdue",
+    "stay.limit_near": "a stay is reaching its limit",
+    "plan.transfer_proposal": "a transfer plan was proposed",
+    "police.inquiry": "the police asked about a resident",
+}
+
+
+@get(
+    "/inbox",
+    opt=allow(Role.SHELTER_STAFF, Role.COUNSELLOR, Role.ADMIN, via="cookie"),
+    sync_to_thread=True,
+)
+def inbox_page(db: DbSession, actor: Actor) -> Template:
+    items = notifications.inbox(session=db, actor=actor, limit=200)
+    return Template("inbox.html", context={"actor": actor, "items": items, "texts": EVENT_TEXTS})
+
+
 PAGE_HANDLERS = [
     root,
     login_page,
@@ -844,6 +955,7 @@ PAGE_HANDLERS = [
     capacity_page,
     capacity_submit,
     overview_page,
+    dashboard_page,
     call_page,
     call_match,
     call_hold,
@@ -854,4 +966,8 @@ PAGE_HANDLERS = [
     incoming_decline,
     residents_page,
     residents_depart,
+    notice_seen_submit,
+    police_page,
+    police_submit,
+    inbox_page,
 ]

@@ -5,7 +5,11 @@
     broker seed-synthetic --facilities N --seed S
     broker users create --username U --role R [--facility ID ...] --password-stdin
     broker keys create --username U [--label L]
-    broker serve [--host H] [--port P]
+    broker audit verify
+    broker jobs list
+    broker jobs run JOB_ID [--at ISO-TIME]
+    broker scheduler
+    broker serve [--host H] [--port P]       (runs the scheduler too unless BROKER_SCHEDULER=off)
 
 The database is taken from BROKER_DATABASE_URL (default: an SQLite file under var/).
 """
@@ -13,16 +17,18 @@ The database is taken from BROKER_DATABASE_URL (default: an SQLite file under va
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from broker.crypto import AddressCipher, Passwords
-from broker.db.engine import make_engine, unit_of_work
+from broker.db.engine import is_sqlite, make_engine, unit_of_work
 from broker.db.migrate import pending_revisions, upgrade
 from broker.domain.access import Role
 from broker.domain.rules import load_rules
-from broker.errors import BrokerError, ConfigurationError
+from broker.errors import BrokerError, ConfigurationError, InvalidInput
 from broker.network import DemoLogin
 from broker.settings import Settings, load_settings
 
@@ -37,7 +43,7 @@ def _require_schema(settings: Settings) -> None:
 
 
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, audit_key=settings.audit_key_bytes)
     print("database schema is current")
     return 0
 
@@ -50,7 +56,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     _require_schema(settings)
     engine = make_engine(settings.database_url)
     try:
-        with unit_of_work(engine) as session:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
             if args.if_empty and demo_loaded(session=session):
                 print("the database already holds a network; demo not loaded again")
                 _print_logins(demo_logins(settings.data_dir / "demo_network.toml"))
@@ -83,7 +89,7 @@ def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> int:
     _require_schema(settings)
     engine = make_engine(settings.database_url)
     try:
-        with unit_of_work(engine) as session:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
             summary = load_synthetic(
                 session=session,
                 rules=load_rules(settings.data_dir),
@@ -107,7 +113,7 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     _require_schema(settings)
     engine = make_engine(settings.database_url)
     try:
-        with unit_of_work(engine) as session:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
             principal = user_create(
                 session=session,
                 passwords=Passwords(),
@@ -129,7 +135,7 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     _require_schema(settings)
     engine = make_engine(settings.database_url)
     try:
-        with unit_of_work(engine) as session:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
             key = api_key_create(
                 session=session,
                 token_secret=settings.token_secret_bytes,
@@ -143,6 +149,97 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    from broker.domain.audit_chain import ChainSummary
+    from broker.services.audit import audit_chain_verify
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url, pool_size=1)
+    # One snapshot for the whole walk: entries appended meanwhile would lack their head.
+    # (A SQLite read transaction is one snapshot already.)
+    snapshot = (
+        engine if is_sqlite(engine) else engine.execution_options(isolation_level="REPEATABLE READ")
+    )
+    try:
+        with unit_of_work(snapshot, write=False) as session:
+            result = audit_chain_verify(session=session, key=settings.audit_key_bytes)
+    finally:
+        engine.dispose()
+    if isinstance(result, ChainSummary):
+        print(f"audit chain intact: {result.count} entries, last hash {result.last_hash}")
+        return 0
+    print(
+        f"audit chain broken at sequence {result.sequence} [{result.problem.value}]: "
+        f"{result.message}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _job_runner(settings: Settings, at: datetime | None = None) -> Any:
+    from broker.jobs import Runner, default_client_factory
+
+    return Runner(
+        engine=make_engine(settings.database_url),
+        settings=settings,
+        rules=load_rules(settings.data_dir),
+        clock=(lambda: at) if at is not None else _now,
+        client_factory=default_client_factory(settings),
+    )
+
+
+def cmd_jobs_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from broker.jobs import JOBS, last_runs
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        latest = last_runs(engine)
+    finally:
+        engine.dispose()
+    print(f"{'job id':<28} {'schedule':<18} {'last run':<34} description")
+    for spec in JOBS.values():
+        run = latest.get(spec.id)
+        last = "never" if run is None else f"{run.started_at:%Y-%m-%d %H:%M:%S} {run.outcome}"
+        print(f"{spec.id:<28} {spec.schedule:<18} {last:<34} {spec.description}")
+    return 0
+
+
+def _parse_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--at must be an ISO date and time, got {text!r}") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def cmd_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
+    from broker.jobs import FAILED, JOBS
+
+    if args.job_id not in JOBS:
+        raise InvalidInput(f"no job {args.job_id!r}; 'broker jobs list' shows the job ids")
+    _require_schema(settings)
+    runner = _job_runner(settings, _parse_at(args.at))
+    try:
+        outcome = runner.run_now(args.job_id)
+    finally:
+        runner.engine.dispose()
+    print(json.dumps({"job": outcome.job_id, "status": outcome.status, **outcome.summary}))
+    return 1 if outcome.status == FAILED else 0
+
+
+def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> int:
+    from broker.jobs import build_scheduler
+
+    _require_schema(settings)
+    runner = _job_runner(settings)
+    print(f"broker scheduler running as {runner.name}", flush=True)
+    build_scheduler(runner, blocking=True).start()
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -151,7 +248,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _require_schema(settings)
     host, port = args.host or settings.host, args.port or settings.port
     print(f"broker serving at http://{host}:{port}  (mode: {settings.mode})", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    scheduler = None
+    if settings.scheduler:
+        from broker.jobs import build_scheduler
+
+        scheduler = build_scheduler(_job_runner(settings))
+        scheduler.start()
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
     return 0
 
 
@@ -194,6 +301,27 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("--username", required=True)
     key_create.add_argument("--label", default="api key")
     key_create.set_defaults(run=cmd_keys_create)
+
+    audit = commands.add_parser("audit", help="the hash-chained audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit.add_parser(
+        "verify", help="check every entry's MAC and link; exit 0 only if the chain is intact"
+    ).set_defaults(run=cmd_audit_verify)
+
+    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(
+        dest="jobs_command", required=True
+    )
+    jobs.add_parser("list", help="the jobs, their schedules and last runs").set_defaults(
+        run=cmd_jobs_list
+    )
+    job_run = jobs.add_parser("run", help="run one job once, now (or at --at)")
+    job_run.add_argument("job_id")
+    job_run.add_argument("--at", help="the time the job sees, e.g. 2026-11-22T03:00:00+00:00")
+    job_run.set_defaults(run=cmd_jobs_run)
+    commands.add_parser("scheduler", help="run the scheduled jobs alone").set_defaults(
+        run=cmd_scheduler
+    )
 
     serve = commands.add_parser("serve", help="serve the API and pages")
     serve.add_argument("--host")

@@ -24,6 +24,9 @@ class BrokerError(Exception):
 
     status_code = 500
     code = "broker_error"
+    # A refusal that must leave a trace (an audit entry written before it was raised) asks
+    # the request's unit of work to commit what it wrote so far instead of rolling back.
+    keeps_trace = False
 
     def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -59,6 +62,7 @@ class Conflict(BrokerError):
 class RateLimited(BrokerError):
     status_code = 429
     code = "rate_limited"
+    keeps_trace = True
 
 
 class ConfigurationError(BrokerError):

@@ -31,7 +31,15 @@ DEMO_ADDRESS_KEY = _demo_key("address")
 DEMO_IDENTITY_KEY = _demo_key("identity")
 DEMO_TOKEN_SECRET = _demo_key("token")
 DEMO_AUDIT_KEY = _demo_key("audit")
-_DEMO_KEYS = {DEMO_ADDRESS_KEY, DEMO_IDENTITY_KEY, DEMO_TOKEN_SECRET, DEMO_AUDIT_KEY}
+DEMO_WEBHOOK_SECRET = _demo_key("webhook")
+DEMO_HOTLINE_CONTACT = "Hotline duty desk (demo): +36 1 000 0000, duty@hotline.example"
+_DEMO_KEYS = {
+    DEMO_ADDRESS_KEY,
+    DEMO_IDENTITY_KEY,
+    DEMO_TOKEN_SECRET,
+    DEMO_AUDIT_KEY,
+    DEMO_WEBHOOK_SECRET,
+}
 
 
 def decode_key(value: str, *, name: str) -> bytes:
@@ -63,6 +71,25 @@ class Settings:
     plan_seconds_batch: int = 10
     plan_seconds_transfers: int = 10
     plan_seconds_evacuation: int = 2
+    # police inquiries: how long identity hashes outlive a stay, how recent a stay must be
+    # to be confirmed, how many inquiries an officer may make per hour, and the shortest
+    # time before any answer is sent (so that no answer comes back faster than another)
+    identity_retention_days: int = 90
+    inquiry_recent_days: int = 30
+    police_inquiries_per_hour: int = 20
+    police_answer_ms: int = 300
+    hotline_contact: str = DEMO_HOTLINE_CONTACT
+    # scheduled jobs and notifications
+    scheduler: bool = True  # `broker serve` runs the scheduler too
+    stay_alert_days: int = 14
+    stale_escalate_after_minutes: int = 48 * 60
+    placement_retention_days: int = 365
+    stats_min_count: int = 5
+    webhook_secret: str = field(default=DEMO_WEBHOOK_SECRET, repr=False)
+    hotline_webhook_url: str = ""
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: int = 60
+    webhook_timeout_seconds: int = 10
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -88,6 +115,10 @@ class Settings:
     def audit_key_bytes(self) -> bytes:
         return decode_key(self.audit_key, name="BROKER_AUDIT_KEY")
 
+    @property
+    def webhook_secret_bytes(self) -> bytes:
+        return decode_key(self.webhook_secret, name="BROKER_WEBHOOK_SECRET")
+
     def validate(self) -> Settings:
         """Refuse unsafe or impossible settings; return self so calls can chain."""
         if self.mode not in {"demo", "production"}:
@@ -97,6 +128,7 @@ class Settings:
             "BROKER_IDENTITY_KEY": self.identity_key,
             "BROKER_TOKEN_SECRET": self.token_secret,
             "BROKER_AUDIT_KEY": self.audit_key,
+            "BROKER_WEBHOOK_SECRET": self.webhook_secret,
         }
         for name, value in keys.items():
             if not value:
@@ -115,12 +147,41 @@ class Settings:
             "BROKER_PLAN_SECONDS_BATCH": self.plan_seconds_batch,
             "BROKER_PLAN_SECONDS_TRANSFERS": self.plan_seconds_transfers,
             "BROKER_PLAN_SECONDS_EVACUATION": self.plan_seconds_evacuation,
+            "BROKER_IDENTITY_RETENTION_DAYS": self.identity_retention_days,
+            "BROKER_INQUIRY_RECENT_DAYS": self.inquiry_recent_days,
+            "BROKER_POLICE_INQUIRIES_PER_HOUR": self.police_inquiries_per_hour,
+            "BROKER_POLICE_ANSWER_MS": self.police_answer_ms,
+            "BROKER_STAY_ALERT_DAYS": self.stay_alert_days,
+            "BROKER_STALE_ESCALATE_AFTER_MINUTES": self.stale_escalate_after_minutes,
+            "BROKER_PLACEMENT_RETENTION_DAYS": self.placement_retention_days,
+            "BROKER_STATS_MIN_COUNT": self.stats_min_count,
+            "BROKER_WEBHOOK_MAX_ATTEMPTS": self.webhook_max_attempts,
+            "BROKER_WEBHOOK_BACKOFF_SECONDS": self.webhook_backoff_seconds,
+            "BROKER_WEBHOOK_TIMEOUT_SECONDS": self.webhook_timeout_seconds,
         }.items():
             if number <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer")
         if self.hold_ttl_default_minutes > self.hold_ttl_max_minutes:
             raise ConfigurationError(
                 "BROKER_HOLD_TTL_DEFAULT_MINUTES must not exceed BROKER_HOLD_TTL_MAX_MINUTES"
+            )
+        if self.inquiry_recent_days > self.identity_retention_days:
+            raise ConfigurationError(
+                "BROKER_INQUIRY_RECENT_DAYS must not exceed BROKER_IDENTITY_RETENTION_DAYS"
+            )
+        if self.hotline_webhook_url and not self.hotline_webhook_url.startswith(
+            ("https://", "http://")
+        ):
+            raise ConfigurationError("BROKER_HOTLINE_WEBHOOK_URL must be an http(s) URL")
+        if self.stale_escalate_after_minutes < self.stale_after_minutes:
+            raise ConfigurationError(
+                "BROKER_STALE_ESCALATE_AFTER_MINUTES must not be less than BROKER_STALE_AFTER_MINUTES"
+            )
+        if not self.hotline_contact.strip():
+            raise ConfigurationError("BROKER_HOTLINE_CONTACT must not be empty")
+        if self.is_production and self.hotline_contact == DEMO_HOTLINE_CONTACT:
+            raise ConfigurationError(
+                "BROKER_HOTLINE_CONTACT is the demo contact; production needs the real duty line"
             )
         if self.is_production and not self.secure_cookies:
             return replace(self, secure_cookies=True)
@@ -136,6 +197,17 @@ _INT_FIELDS = {
     "plan_seconds_batch": "BROKER_PLAN_SECONDS_BATCH",
     "plan_seconds_transfers": "BROKER_PLAN_SECONDS_TRANSFERS",
     "plan_seconds_evacuation": "BROKER_PLAN_SECONDS_EVACUATION",
+    "identity_retention_days": "BROKER_IDENTITY_RETENTION_DAYS",
+    "inquiry_recent_days": "BROKER_INQUIRY_RECENT_DAYS",
+    "police_inquiries_per_hour": "BROKER_POLICE_INQUIRIES_PER_HOUR",
+    "police_answer_ms": "BROKER_POLICE_ANSWER_MS",
+    "stay_alert_days": "BROKER_STAY_ALERT_DAYS",
+    "stale_escalate_after_minutes": "BROKER_STALE_ESCALATE_AFTER_MINUTES",
+    "placement_retention_days": "BROKER_PLACEMENT_RETENTION_DAYS",
+    "stats_min_count": "BROKER_STATS_MIN_COUNT",
+    "webhook_max_attempts": "BROKER_WEBHOOK_MAX_ATTEMPTS",
+    "webhook_backoff_seconds": "BROKER_WEBHOOK_BACKOFF_SECONDS",
+    "webhook_timeout_seconds": "BROKER_WEBHOOK_TIMEOUT_SECONDS",
     "port": "BROKER_PORT",
 }
 _STR_FIELDS = {
@@ -143,12 +215,15 @@ _STR_FIELDS = {
     "database_url": "BROKER_DATABASE_URL",
     "host": "BROKER_HOST",
     "log_level": "BROKER_LOG_LEVEL",
+    "hotline_contact": "BROKER_HOTLINE_CONTACT",
+    "hotline_webhook_url": "BROKER_HOTLINE_WEBHOOK_URL",
 }
 _SECRET_FIELDS = {
     "address_key": "BROKER_ADDRESS_KEY",
     "identity_key": "BROKER_IDENTITY_KEY",
     "token_secret": "BROKER_TOKEN_SECRET",
     "audit_key": "BROKER_AUDIT_KEY",
+    "webhook_secret": "BROKER_WEBHOOK_SECRET",
 }
 _PATH_FIELDS = {"data_dir": "BROKER_DATA_DIR", "templates_dir": "BROKER_TEMPLATES_DIR"}
 
@@ -175,6 +250,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[attr] = int(env[var])
             except ValueError as exc:
                 raise ConfigurationError(f"{var} must be an integer, got {env[var]!r}") from exc
+    if env.get("BROKER_SCHEDULER"):
+        values["scheduler"] = env["BROKER_SCHEDULER"].lower() in {"1", "true", "yes", "on"}
     if env.get("BROKER_SECURE_COOKIES"):
         values["secure_cookies"] = env["BROKER_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
     return Settings(**values).validate()  # type: ignore[arg-type]

@@ -68,7 +68,7 @@ def demo_server(directory: Path, clock: ShiftedClock | None = None) -> Iterator[
     # Sessions outlive the months a test may move the clock by.
     settings = Settings(database_url=url, token_ttl_minutes=1000 * 24 * 60)
     engine = make_engine(url, pool_size=1)
-    with unit_of_work(engine) as session:
+    with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
         load_demo(
             session=session,
             rules=load_rules(settings.data_dir),

@@ -7,6 +7,7 @@ uses a database of its own, created at the start of the run on the server named 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -83,6 +84,8 @@ def _truncate_postgres(url: str) -> None:
     engine = make_engine(url, pool_size=1)
     tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
+        # the audit tables refuse TRUNCATE by trigger; a replica session fires no triggers
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
         connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         # the one row the migration seeds
         connection.exec_driver_sql("INSERT INTO registry_revision (id, value) VALUES (1, 0)")
@@ -138,7 +141,7 @@ class Accounts:
     def create(self, username: str, role: str, facilities: list[int] | None = None) -> None:
         engine = make_engine(self.settings.database_url, pool_size=1)
         try:
-            with unit_of_work(engine) as session:
+            with unit_of_work(engine, audit_key=self.settings.audit_key_bytes) as session:
                 user_create(
                     session=session,
                     passwords=self._passwords,
@@ -210,3 +213,30 @@ def create_facility(
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+
+class LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+        if record.exc_info:
+            self.lines.append(logging.Formatter().formatException(record.exc_info))
+
+
+@pytest.fixture
+def captured_logs(client: TestClient[Any]) -> Iterator[LogCapture]:
+    """Attached after the app has configured logging, and before anything is planted."""
+    handler = LogCapture()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(previous)

@@ -27,6 +27,7 @@ PATH_VALUES = {
     "placement_id": "0" * 32,
     "operator_id": "1",
     "plan_id": "0" * 32,
+    "notice_id": "1",
 }
 
 
@@ -39,7 +40,7 @@ def _concrete(path: str, facility_id: int) -> str:
 
 
 def _routes(client: TestClient[Any]) -> list[tuple[str, str, Any]]:
-    found = []
+    found: list[tuple[str, str, Any]] = []
     for route in client.app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -64,6 +65,7 @@ def test_every_route_against_every_role(
     facility = create_facility(client, admin)
     tokens: dict[Role | None, str | None] = {None: None}
     usernames = {role: f"walk-{role.value.replace('_', '-')}" for role in Role}
+    role: Role | None
     for role in Role:
         facilities = [facility["id"]] if role is Role.SHELTER_STAFF else None
         header = accounts.headers(usernames[role], role.value, facilities)

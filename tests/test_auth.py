@@ -76,7 +76,7 @@ def test_api_key_authenticates_a_machine_client(
 ) -> None:
     accounts.create("dispatch", "counsellor")
     engine = make_engine(settings.database_url, pool_size=1)
-    with unit_of_work(engine) as session:
+    with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
         key = api_key_create(
             session=session,
             token_secret=settings.token_secret_bytes,

@@ -63,6 +63,14 @@ def _focused(page: Any) -> str:
     return str(page.evaluate("document.activeElement.id"))
 
 
+def _await_focus(page: Any, expected: str) -> None:
+    """Autofocus lands when the browser next renders, which may be after the load event."""
+    page.wait_for_function(
+        "id => document.activeElement && document.activeElement.id === id", arg=expected
+    )
+    assert _focused(page) == expected
+
+
 def _tab(page: Any, expected: str) -> None:
     page.keyboard.press("Tab")
     assert _focused(page) == expected
@@ -119,7 +127,7 @@ def test_call_hold_decline_confirm_match_again_and_depart(
 ) -> None:
     page = counsellor
     # --- the counsellor types the family in with the keyboard only -----------------------
-    assert _focused(page) == "women"  # autofocus on the first field
+    _await_focus(page, "women")  # autofocus on the first field
     page.keyboard.type("34")
     _tab(page, "men")
     _tab(page, "girls")
@@ -148,7 +156,7 @@ def test_call_hold_decline_confirm_match_again_and_depart(
     page.wait_for_url(f"{server}/call/match")
 
     # --- ranked options with reasons, and what was left out and why ----------------------
-    assert _focused(page) == "results-title"
+    _await_focus(page, "results-title")
     names = _option_names(page)
     assert len(names) == 10
     assert names[0] == CRISIS_CENTRE and MOTHERS_HOME in names
@@ -177,7 +185,7 @@ def test_call_hold_decline_confirm_match_again_and_depart(
     assert meeting.locator(".meeting-text").inner_text().startswith("Kecskemét railway station")
     assert CRISIS_CENTRE in meeting.locator(".expiry").inner_text()
     assert re.search(r"\((89|90) min\)|in (89|90) min", meeting.locator(".expiry").inner_text())
-    assert _focused(page) == "meeting-title"
+    _await_focus(page, "meeting-title")
     held_a = _own_hold(page, CRISIS_CENTRE)
     assert held_a.get_attribute("data-state") == "open"
     assert held_a.locator(".state").text_content() == "open"
@@ -323,7 +331,7 @@ def test_bad_family_values_show_the_form_again(counsellor: Any) -> None:
     assert "both avoided and preferred: Pest" in message
     assert page.locator("#women-error").inner_text() == "'abc' is not an age from 14 to 120"
     assert page.get_attribute("#women", "aria-invalid") == "true"
-    assert _focused(page) == "women"  # the first field to correct
+    _await_focus(page, "women")  # the first field to correct
     # what she typed is still there, nothing was matched
     assert page.input_value("#women") == "34, abc" and page.input_value("#boys") == "9"
     assert page.locator("ol.options").count() == 0

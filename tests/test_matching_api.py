@@ -132,7 +132,7 @@ def test_the_cached_registry_follows_changes_made_by_another_process(
         role=Role.SHELTER_STAFF,
         facility_ids=frozenset({fid}),
     )
-    with unit_of_work(other) as session:
+    with unit_of_work(other, audit_key=settings.audit_key_bytes) as session:
         capacity_report(
             session=session, facility_id=fid, free_units=1, free_beds=2, actor=staff, now=clock()
         )

@@ -6,6 +6,7 @@ import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,46 +169,81 @@ def test_unplaced_families_get_the_binding_reason() -> None:
     assert reason.startswith("no secret-shelter unit outside the danger regions fits a family of 6")
 
 
-def test_large_instances_are_cut_down_and_never_claimed_optimal(
-    monkeypatch: pytest.MonkeyPatch,
+def _instance(requests: list[PlacementRequest], facilities: list[FacilityState]) -> PlanInstance:
+    return PlanInstance(
+        demands=tuple(Demand(key=str(i), request=r) for i, r in enumerate(requests)),
+        facilities=tuple(replace(f, id=i + 1) for i, f in enumerate(facilities)),
+        network=NETWORK,
+        now=NOW,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    requests=st.lists(request, min_size=1, max_size=4),
+    facilities=st.lists(facility, min_size=1, max_size=4),
+)
+def test_the_relaxation_path_gives_valid_plans_and_true_bounds(
+    requests: list[PlacementRequest], facilities: list[FacilityState]
 ) -> None:
-    import random
+    """What instances too large for the exact model go through: the LP relaxation and its
+    rounding. The rounded plan keeps every capacity and never beats the optimum; the bound
+    never falls below it."""
+    import time
 
-    import solver.plans as plans
+    from solver.plans import pair_arrays, solve_by_relaxation
 
-    monkeypatch.setattr(plans, "MAX_MODEL_PAIRS", 10)
-    rng = random.Random(3)
-    facilities = tuple(
-        FacilityState(
-            id=i,
-            name=f"F{i}",
-            kind="crisis_centre",
-            region=rng.choice(REGIONS[:5]),
-            free_units=rng.randint(1, 2),
-            free_beds=rng.randint(2, 5),
-            reported_at=NOW - timedelta(hours=rng.uniform(0, 30)),
-        )
-        for i in range(1, 13)
+    instance = _instance(requests, facilities)
+    pairs = pair_arrays(instance, candidates(instance))
+    optimum = brute_force(instance)
+    chosen, bound = solve_by_relaxation(
+        pairs,
+        pairs.value.astype(float),
+        np.zeros(0, dtype=np.int64),
+        float("inf"),
+        time.perf_counter() + 1.5,
+        workers=1,
     )
-    demands = tuple(
-        Demand(
-            str(i),
-            PlacementRequest(
-                family=Family(
-                    (Person(30, False),),
-                    tuple(Person(5, False) for _ in range(rng.randint(0, 3))),
-                ),
-                preferred_regions=frozenset({rng.choice(REGIONS[:5])}),
-            ),
-        )
-        for i in range(20)
-    )
-    instance = PlanInstance(demands=demands, facilities=facilities, network=NETWORK, now=NOW)
-    plan = plans.solve(instance, time_limit=3)
-    assert plan_problems(instance, plan) == []
-    assert plan.bound >= plan.objective
-    if plan.status == "optimal":  # only when the bound closed without the cut-down model
-        assert plan.bound - plan.objective < 1
+    families = pairs.family[chosen]
+    assert len(set(families.tolist())) == len(families)
+    units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
+    beds = np.bincount(pairs.facility[chosen], pairs.persons[chosen], minlength=len(pairs.beds))
+    assert (units <= pairs.units).all() and (beds <= pairs.beds).all()
+    assert int(pairs.value[chosen].sum()) <= optimum <= bound + 1e-6
+    # with at most four facilities the second rounding step sees every pair: it is exact
+    assert int(pairs.value[chosen].sum()) == optimum
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    requests=st.lists(request, min_size=1, max_size=4),
+    facilities=st.lists(facility, min_size=1, max_size=4),
+    prices=st.lists(st.floats(0, 40_000), min_size=8, max_size=8),
+)
+def test_any_capacity_prices_bound_the_optimum(
+    requests: list[PlacementRequest], facilities: list[FacilityState], prices: list[float]
+) -> None:
+    import time
+
+    from solver.plans import knapsack_bound, lp_relaxation, pair_arrays, priced_bound
+
+    instance = _instance(requests, facilities)
+    pairs = pair_arrays(instance, candidates(instance))
+    places = len(pairs.units)
+    optimum = brute_force(instance)
+    unit_price = np.asarray(prices[:places])
+    bed_price = np.asarray(prices[4 : 4 + places])
+    assert priced_bound(pairs, unit_price, bed_price) >= optimum - 1e-6
+    relaxation = lp_relaxation(pairs, np.arange(min(1, len(pairs.value))), deadline=1e18)
+    assert relaxation.bound >= optimum - 1e-6
+    # prices on families alone, each facility then a knapsack: never below the optimum,
+    # and at the LP's own prices never above the LP bound
+    family_price = np.asarray((prices * 2)[: len(pairs.keys)])
+    knapsack = knapsack_bound(pairs, family_price, deadline=time.perf_counter() + 60)
+    assert knapsack is not None and knapsack >= optimum - 1e-6
+    at_lp = knapsack_bound(pairs, relaxation.family_price, deadline=time.perf_counter() + 60)
+    slack = 1e-6 * abs(relaxation.bound) + 0.01  # GLOP works to a tolerance
+    assert at_lp is not None and optimum - 1e-6 <= at_lp <= relaxation.bound + slack
 
 
 @settings(max_examples=100, deadline=None)

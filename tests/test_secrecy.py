@@ -1,12 +1,11 @@
 """Canary addresses: planted through the API, then searched for everywhere a counsellor,
-a police officer or an anonymous caller can look, in the logs, and in the stored bytes."""
+a police officer, an auditor or an anonymous caller can look, in the logs, and in the
+stored bytes."""
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from litestar.testing import TestClient
 from api.guards import SESSION_COOKIE, Policy
 from broker.db.engine import make_engine
 from broker.settings import Settings
-from tests.conftest import Accounts, create_facility
+from tests.conftest import Accounts, LogCapture, create_facility
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -33,30 +32,6 @@ def _contains_canary(blob: str | bytes) -> list[str]:
         if canary in text or street in text or street.lower() in text.lower():
             found.append(canary)
     return found
-
-
-class LogCapture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-        if record.exc_info:
-            self.lines.append(logging.Formatter().formatException(record.exc_info))
-
-
-@pytest.fixture
-def captured_logs(client: TestClient[Any]) -> Iterator[LogCapture]:
-    """Attached after the app has configured logging, and before anything is planted."""
-    handler = LogCapture()
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 @pytest.fixture
@@ -108,6 +83,9 @@ def _fill(path: str, facility_id: int, planted: dict[str, Any]) -> list[str]:
     path = path.replace("{hold_id:str}", planted["hold_id"]).replace("{operator_id:int}", "1")
     path = path.replace("{placement_id:str}", planted["placement_id"])
     path = path.replace("{plan_id:str}", planted["plan_id"])
+    if path == "/api/v1/audit":
+        # the whole log, not only its first page
+        return [path, f"{path}?limit=500"]
     return [path.replace("{facility_id:int}", str(facility_id))]
 
 
@@ -147,7 +125,7 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
     captured_logs: LogCapture,
 ) -> None:
     callers: dict[str, str | None] = {"anonymous": None}
-    for role in ("counsellor", "police"):
+    for role in ("counsellor", "police", "auditor"):
         callers[role] = accounts.headers(f"canary-{role}", role)["Authorization"].split()[1]
 
     seen: list[tuple[str, str, int]] = []
@@ -179,7 +157,7 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
     token = callers["counsellor"]
     bearer = {"Authorization": f"Bearer {token}"}
     client.cookies.clear()
-    for method, url, kwargs in [
+    wrong_requests: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", f"/api/v1/facilities/{planted['ids'][0]}/address", {"headers": bearer}),
         (
             "PUT",
@@ -214,7 +192,8 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
                 },
             },
         ),
-    ]:
+    ]
+    for method, url, kwargs in wrong_requests:
         response = client.request(method, url, **kwargs)
         assert response.status_code < 500
         assert not _contains_canary(response.content), (method, url)
@@ -228,6 +207,7 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
     assert not _contains_canary(log_text)
     statuses = {status for _, who, status in seen if who == "counsellor"}
     assert 200 in statuses and len(seen) > 50
+    assert ("/api/v1/audit?limit=500", "auditor", 200) in seen
 
 
 def test_stored_bytes_do_not_contain_the_address(

@@ -9,7 +9,7 @@ import pytest
 
 from api.app import create_app
 from broker.errors import ConfigurationError
-from broker.settings import DEMO_ADDRESS_KEY, load_settings
+from broker.settings import DEMO_ADDRESS_KEY, DEMO_HOTLINE_CONTACT, load_settings
 
 
 def _key() -> str:
@@ -24,6 +24,8 @@ def _production_env(**overrides: str) -> dict[str, str]:
         "BROKER_IDENTITY_KEY": _key(),
         "BROKER_TOKEN_SECRET": _key(),
         "BROKER_AUDIT_KEY": _key(),
+        "BROKER_WEBHOOK_SECRET": _key(),
+        "BROKER_HOTLINE_CONTACT": "OKIT duty desk, +36 80 000 000",
     }
     env.update(overrides)
     return env
@@ -52,6 +54,12 @@ def test_production_with_real_keys_starts_and_forces_secure_cookies() -> None:
         ({"BROKER_MODE": "prod"}, "BROKER_MODE"),
         ({"BROKER_STALE_AFTER_MINUTES": "soon"}, "BROKER_STALE_AFTER_MINUTES must be an integer"),
         ({"BROKER_STALE_AFTER_MINUTES": "0"}, "BROKER_STALE_AFTER_MINUTES must be a positive"),
+        ({"BROKER_HOTLINE_CONTACT": DEMO_HOTLINE_CONTACT}, "BROKER_HOTLINE_CONTACT is the demo"),
+        ({"BROKER_POLICE_INQUIRIES_PER_HOUR": "0"}, "BROKER_POLICE_INQUIRIES_PER_HOUR"),
+        (
+            {"BROKER_INQUIRY_RECENT_DAYS": "120", "BROKER_IDENTITY_RETENTION_DAYS": "90"},
+            "BROKER_INQUIRY_RECENT_DAYS must not exceed",
+        ),
     ],
 )
 def test_unsafe_settings_are_refused_with_the_variable_named(

@@ -30,6 +30,7 @@ from api.schemas import (
 )
 from broker.db.models import Facility, Hold
 from broker.domain.access import Role
+from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json
 from broker.domain.stay import days_left
 from broker.services import holds, matching, operators, placements
@@ -86,7 +87,9 @@ class MatchController(Controller):
         status_code=HTTP_200_OK,
         sync_to_thread=True,
     )
-    def match(self, data: JSONBody[MatchIn], db: DbSession, broker: Broker, now: Now) -> MatchOut:
+    def match(
+        self, data: JSONBody[MatchIn], db: DbSession, broker: Broker, actor: Actor, now: Now
+    ) -> MatchOut:
         ranking = matching.match(
             session=db,
             rules=broker.rules,
@@ -95,6 +98,8 @@ class MatchController(Controller):
             stale_after=broker.stale_after,
             limit=data.limit,
             snapshot=broker.snapshot,
+            actor=actor,
+            unmet_key=broker.settings.token_secret_bytes,
         )
         return _match_out(ranking)
 
@@ -116,6 +121,7 @@ class HoldController(Controller):
             limits=broker.hold_limits,
             actor=actor,
             now=now,
+            unmet_key=broker.settings.token_secret_bytes,
         )
         return _created(hold, facility)
 
@@ -145,8 +151,15 @@ class HoldController(Controller):
         now: Now,
         data: JSONBody[ConfirmIn | None] = None,
     ) -> ConfirmOut:
+        given = data.identity if data is not None else None
         placement = holds.hold_confirm(
-            session=db, rules=broker.rules, hold_id=hold_id, actor=actor, now=now
+            session=db,
+            rules=broker.rules,
+            hold_id=hold_id,
+            actor=actor,
+            now=now,
+            identity=None if given is None else Identity(**msgspec.structs.asdict(given)),
+            identity_key=broker.settings.identity_key_bytes,
         )
         return ConfirmOut(
             placement_id=placement.id,

@@ -20,6 +20,8 @@ from sqlmodel import Session
 import broker.db.revision  # noqa: F401  (keeps the registry revision in step with facility rows)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Where a session keeps the audit key it was opened with (``Session.info``).
+AUDIT_KEY_INFO = "broker.audit_key"
 POSTGRES_LOCK_TIMEOUT_MS = 30_000
 
 
@@ -78,15 +80,20 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
-def open_session(engine: Engine, *, write: bool) -> Session:
+def open_session(engine: Engine, *, write: bool, audit_key: bytes | None = None) -> Session:
+    """A session for one unit of work. ``audit_key`` (from the settings) is what the audit
+    chain's MACs are made with; a unit of work without it may not record audit entries."""
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if write else engine
-    return Session(bind=bind, expire_on_commit=False)
+    info = {AUDIT_KEY_INFO: audit_key} if audit_key else {}
+    return Session(bind=bind, expire_on_commit=False, info=info)
 
 
 @contextmanager
-def unit_of_work(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+def unit_of_work(
+    engine: Engine, *, write: bool = True, audit_key: bytes | None = None
+) -> Iterator[Session]:
     """One transaction: committed when the block ends normally, rolled back otherwise."""
-    session = open_session(engine, write=write)
+    session = open_session(engine, write=write, audit_key=audit_key)
     try:
         yield session
         if write:

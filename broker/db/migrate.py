@@ -22,8 +22,13 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, audit_key: bytes | None = None) -> None:
+    """Migrate to ``revision``. ``audit_key`` chains audit entries stored before the chain
+    existed (migration 0005); without it the environment's settings give the key."""
+    config = alembic_config(database_url)
+    if audit_key:
+        config.attributes["audit_key"] = audit_key
+    command.upgrade(config, revision)
 
 
 def pending_revisions(database_url: str) -> bool:

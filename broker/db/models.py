@@ -6,16 +6,12 @@ behave alike. A facility's street address exists here only as AES-GCM ciphertext
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -141,7 +137,11 @@ class Credential(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Who did what to which object, and when. Details never hold an address or a name."""
+    """Who did what to which object, and when. Details never hold an address or a name.
+
+    Append-only and hash-chained (``broker.domain.audit_chain``): the database refuses
+    updates and deletes (triggers of migration 0005).
+    """
 
     __tablename__ = "audit_events"
 
@@ -155,6 +155,23 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
+    sequence: int = Field(unique=True, index=True)
+    previous_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The newest audit entry's sequence and hash, with a MAC of its own: removing entries
+    from the end of the chain leaves it naming an entry that is gone. One row; it only moves
+    forward (triggers of migration 0005)."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="ck_audit_chain_head_one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    sequence: int
+    entry_hash: str = Field(max_length=64)
+    mac: str = Field(max_length=64)
 
 
 class Hold(SQLModel, table=True):
@@ -236,3 +253,142 @@ class PlanRecord(SQLModel, table=True):
     created_by_user_id: int | None = Field(default=None, foreign_key="users.id")
     applied_at: datetime | None = _time(nullable=True)
     applied_by_user_id: int | None = Field(default=None, foreign_key="users.id")
+
+
+class ResidentIdentity(SQLModel, table=True):
+    """The keyed hash of a resident's name and birth date, for police inquiries only.
+
+    Kept while the stay lasts and for the retention period after; a transfer moves it to
+    the new placement. ``consent`` says whether the police may be told she was placed."""
+
+    __tablename__ = "resident_identities"
+
+    placement_id: str = Field(primary_key=True, foreign_key="placements.id", max_length=32)
+    digest: str = Field(max_length=64, index=True)
+    consent: bool
+    recorded_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class PoliceInquiry(SQLModel, table=True):
+    """One inquiry by one officer: who asked, under which case reference, and the answer.
+    The name and birth date asked about are not kept."""
+
+    __tablename__ = "police_inquiries"
+    __table_args__ = (sa.Index("ix_police_inquiries_officer_at", "officer_user_id", "asked_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    officer_user_id: int = Field(foreign_key="users.id")
+    case_reference: str = Field(max_length=80)
+    asked_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    placed: bool
+
+
+class InquiryNotice(SQLModel, table=True):
+    """Tells a facility's staff that the police asked about one of its residents, so that
+    she can choose to contact the police herself."""
+
+    __tablename__ = "inquiry_notices"
+    __table_args__ = (sa.Index("ix_inquiry_notices_facility", "facility_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inquiry_id: str = Field(foreign_key="police_inquiries.id", max_length=32)
+    facility_id: int = Field(foreign_key="facilities.id")
+    placement_id: str = Field(foreign_key="placements.id", max_length=32)
+    case_reference: str = Field(max_length=80)
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    seen_at: datetime | None = _time(nullable=True)
+
+
+class JobRun(SQLModel, table=True):
+    """One run of one scheduled job for one tick. The unique (job, slot) pair is how several
+    schedulers sharing a database elect one runner: only one insert of a slot succeeds."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (sa.UniqueConstraint("job_id", "slot", name="uq_job_runs_job_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=40, index=True)
+    slot: str = Field(max_length=60)
+    runner: str = Field(max_length=120)
+    started_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = _time(nullable=True)
+    outcome: str = Field(max_length=20)  # running, ok, failed
+    summary: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A notification, written in the same transaction as the event it tells of, then
+    delivered to the audience's webhook (if it has one) and shown in its inbox.
+    Payloads hold ids, kinds and times only."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+        sa.Index("ix_outbox_audience", "audience", "facility_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event: str = Field(max_length=60)
+    audience: str = Field(max_length=20)  # facility, hotline
+    facility_id: int | None = Field(default=None, foreign_key="facilities.id")
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    # the same reminder is not queued twice (e.g. one per facility per stale report)
+    dedupe_key: str | None = Field(default=None, max_length=160, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    state: str = Field(max_length=20)  # pending, delivered, dead, inbox_only
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time(nullable=True)
+    delivered_at: datetime | None = _time(nullable=True)
+    last_error: str | None = Field(default=None, max_length=200)
+
+
+class FacilityWebhook(SQLModel, table=True):
+    """Where a facility wants its notifications delivered."""
+
+    __tablename__ = "facility_webhooks"
+
+    facility_id: int = Field(primary_key=True, foreign_key="facilities.id")
+    url: str = Field(max_length=500)
+    updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class UnmetCase(SQLModel, table=True):
+    """A family for whom a counsellor's search found no place, counted once per case (one
+    counsellor, one family, one day) however often she searched; ``met`` once a hold was
+    made for it after all."""
+
+    __tablename__ = "unmet_cases"
+
+    case_key: str = Field(primary_key=True, max_length=64)
+    day: date = Field(index=True)
+    first_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    met: bool = False
+
+
+class DailyStatistic(SQLModel, table=True):
+    """One day's figures for one region and kind; counts from 1 to the minimum are stored as
+    NULL (suppressed), so no figure can point at one family."""
+
+    __tablename__ = "daily_statistics"
+    __table_args__ = (sa.UniqueConstraint("day", "region", "kind", name="uq_daily_statistics"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    region: str = Field(max_length=80)
+    kind: str = Field(max_length=40)
+    units_total: int | None = None
+    units_occupied: int | None = None
+    placements_started: int | None = None
+
+
+class DailyUnmet(SQLModel, table=True):
+    """National count of cases that found no place, per day (kept after purges)."""
+
+    __tablename__ = "daily_unmet"
+
+    day: date = Field(primary_key=True)
+    cases: int

@@ -18,12 +18,16 @@ from sqlmodel import Session, col, select
 from broker.db.models import Facility, Hold, Operator, Placement, User
 from broker.domain.access import Principal, Role, ensure_own_facility
 from broker.domain.capacity import Places, after_arrival, after_departure, available
+from broker.domain.identity import Identity
 from broker.domain.requests import check_regions, request_from_json, request_to_json
 from broker.domain.rules import Rules
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
-from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from broker.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
 from broker.services.availability import OPEN, facility_state, held_places
+from broker.services.notifications import FACILITY, HOTLINE, notify
+from broker.services.police import identity_carry, identity_record
+from broker.services.statistics import unmet_case_met
 from solver.feasibility import REASONS, prepare, rule_reason
 from solver.instance import PlacementRequest
 
@@ -91,9 +95,11 @@ def hold_create(
     actor: Principal,
     now: datetime,
     transfer_from_placement_id: str | None = None,
+    unmet_key: bytes | None = None,
 ) -> tuple[Hold, Facility]:
     """Reserve one unit and the family's beds, or refuse: 422 when the facility does not
-    fit the family at all, 409 when it would but the place is gone."""
+    fit the family at all, 409 when it would but the place is gone. With ``unmet_key``, a
+    case this counsellor counted as unmet today is met now."""
     ttl = _ttl(ttl_minutes, limits)
     check_regions(request, rules)
     facility = _locked_facility(session, facility_id)
@@ -137,6 +143,27 @@ def hold_create(
         subject_type="hold",
         subject_id=hold.id,
         detail={"facility_id": facility_id, "beds": need.beds},
+    )
+    if unmet_key is not None and transfer_from_placement_id is None:
+        unmet_case_met(
+            session=session,
+            key=unmet_key,
+            counsellor_user_id=actor.user_id,
+            request=hold.request,
+            now=now,
+        )
+    notify(
+        session=session,
+        event="hold.incoming",
+        audience=FACILITY,
+        facility_id=facility_id,
+        payload={
+            "hold_id": hold.id,
+            "facility_id": facility_id,
+            "beds": need.beds,
+            "expires_at": hold.expires_at.isoformat(),
+        },
+        now=now,
     )
     return hold, facility
 
@@ -188,9 +215,19 @@ def end_stay(
 
 
 def hold_confirm(
-    *, session: Session, rules: Rules, hold_id: str, actor: Principal, now: datetime
+    *,
+    session: Session,
+    rules: Rules,
+    hold_id: str,
+    actor: Principal,
+    now: datetime,
+    identity: Identity | None = None,
+    identity_key: bytes | None = None,
 ) -> Placement:
-    """The family has arrived: the receiving facility's staff turn the hold into a stay."""
+    """The family has arrived: the receiving facility's staff turn the hold into a stay.
+
+    Staff may record the resident's identity (kept only as a keyed hash, with her consent
+    choice, for police inquiries); a transferred resident keeps the one already recorded."""
     hold = _locked_hold(session, hold_id)
     ensure_own_facility(actor, hold.facility_id)
     state = effective_state(hold, now)
@@ -231,6 +268,14 @@ def hold_confirm(
     if previous is not None:
         end_stay(session, previous, state="transferred", reason="transferred", now=now)
     session.flush()
+    if identity is not None:
+        if identity_key is None:
+            raise ConfigurationError("no identity key to hash the resident's identity with")
+        identity_record(
+            session=session, key=identity_key, placement=placement, identity=identity, now=now
+        )
+    elif previous is not None:
+        identity_carry(session=session, from_placement_id=previous.id, to_placement_id=placement.id)
     audit_record(
         session=session,
         now=now,
@@ -238,7 +283,11 @@ def hold_confirm(
         action="hold.confirm",
         subject_type="hold",
         subject_id=hold.id,
-        detail={"facility_id": hold.facility_id, "placement_id": placement.id},
+        detail={
+            "facility_id": hold.facility_id,
+            "placement_id": placement.id,
+            "identity_recorded": identity is not None,
+        },
     )
     return placement
 
@@ -299,13 +348,37 @@ def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datet
 
 
 def holds_expire(*, session: Session, now: datetime) -> list[str]:
-    """Close every open hold past its expiry (reads already treat them as expired)."""
+    """Close every open hold past its expiry for good (reads already treat them as expired),
+    and tell the facility and the hotline (the counsellor who made it)."""
     expired = session.exec(
         select(Hold).where(Hold.state == OPEN, Hold.expires_at <= now).with_for_update()
     ).all()
     for hold in expired:
         hold.state, hold.closed_at = EXPIRED, now
         session.add(hold)
+        payload = {
+            "hold_id": hold.id,
+            "facility_id": hold.facility_id,
+            "counsellor_user_id": hold.counsellor_user_id,
+            "expired_at": hold.expires_at.isoformat(),
+        }
+        notify(
+            session=session,
+            event="hold.expired",
+            audience=FACILITY,
+            facility_id=hold.facility_id,
+            payload=payload,
+            now=now,
+            dedupe_key=f"hold.expired:{hold.id}:facility",
+        )
+        notify(
+            session=session,
+            event="hold.expired",
+            audience=HOTLINE,
+            payload=payload,
+            now=now,
+            dedupe_key=f"hold.expired:{hold.id}:hotline",
+        )
     return [hold.id for hold in expired]
 
 

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from broker.domain.requests import check_regions
+from broker.domain.access import Principal
+from broker.domain.requests import check_regions, request_to_json
 from broker.domain.rules import Rules
 from broker.services.availability import FacilitySnapshot, facility_states
+from broker.services.statistics import unmet_case_record
 from solver.feasibility import REASONS
 from solver.instance import PlacementRequest
 from solver.ranking import Ranking, rank
@@ -29,9 +31,13 @@ def match(
     limit: int = 10,
     exclude_facility_ids: Collection[int] = (),
     snapshot: FacilitySnapshot | None = None,
+    actor: Principal | None = None,
+    unmet_key: bytes | None = None,
 ) -> Ranking:
     """Ranked options for the request; facilities in ``exclude_facility_ids`` (those that
-    already declined this family) are left out and counted as ``declined_this_family``."""
+    already declined this family) are left out and counted as ``declined_this_family``.
+    With ``actor`` and ``unmet_key`` (the counsellor's own search), a ranking without any
+    option is counted as an unmet case."""
     check_regions(request, rules)
     states = (
         snapshot.states(session=session, now=now)
@@ -49,4 +55,12 @@ def match(
     skipped = len(states) - len(kept)
     if skipped:
         ranking.excluded[DECLINED_THIS_FAMILY] = skipped
+    if ranking.feasible == 0 and actor is not None and unmet_key is not None:
+        unmet_case_record(
+            session=session,
+            key=unmet_key,
+            counsellor_user_id=actor.user_id,
+            request=request_to_json(request),
+            now=now,
+        )
     return ranking

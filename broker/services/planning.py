@@ -78,7 +78,7 @@ def _store(
     kind: str,
     plan: Plan,
     items: list[dict[str, Any]],
-    actor: Principal,
+    actor: Principal | None,
     now: datetime,
     facility_id: int | None = None,
 ) -> PlanRecord:
@@ -95,7 +95,7 @@ def _store(
         items=items,
         unplaced=dict(plan.unplaced),
         created_at=now,
-        created_by_user_id=actor.user_id,
+        created_by_user_id=actor.user_id if actor else None,
     )
     session.add(record)
     session.flush()
@@ -167,11 +167,11 @@ def plan_transfers(
     now: datetime,
     stale_after: timedelta,
     time_limit: float,
-    actor: Principal,
+    actor: Principal | None,
 ) -> PlanRecord:
     """Residents whose stay limit falls within the horizon, moved one tier on; an operator
     with flexible transfers may move them between kinds of its own houses instead, which
-    counts as a formal change rather than a move."""
+    counts as a formal change rather than a move. ``actor`` is None for the nightly job."""
     if not 1 <= horizon_days <= 180:
         raise InvalidInput("horizon_days must be between 1 and 180")
     due = _active_placements(session, col(Placement.limit_at) <= now + timedelta(days=horizon_days))

@@ -1,0 +1,121 @@
+"""The statistics dashboard page: occupancy by kind and by region, unmet requests per week.
+
+It shows the daily snapshots only (``broker.services.statistics``), never live rows, so
+every number on it has passed small-count suppression. The charts are inline SVG drawn on
+the server; each has a table of the same numbers under it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from litestar import get
+from litestar.params import QueryParameter
+from litestar.response import Template
+
+from api.deps import Actor, Broker, DbSession, Now
+from api.guards import allow
+from broker.domain.access import Role
+from broker.domain.charts import bar_chart, line_chart
+from broker.domain.statistics import latest_share, mean_share
+from broker.services import statistics
+from broker.services.statistics import DashboardData, SeriesPoints
+
+DEFAULT_DAYS, MAX_DAYS = 56, 366
+DAY_CHOICES = (28, 56, 91, 182, 366)
+ALL_KINDS = "all kinds"
+
+
+@get("/dashboard", opt=allow(Role.COUNSELLOR, Role.ADMIN, via="cookie"), sync_to_thread=True)
+def dashboard_page(
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    days: Annotated[int, QueryParameter(ge=1, le=MAX_DAYS)] = DEFAULT_DAYS,
+) -> Template:
+    # The newest snapshot is yesterday's: today's is taken after midnight.
+    until = now.date() - timedelta(days=1)
+    data = statistics.dashboard_series(
+        session=db,
+        since=until - timedelta(days=days - 1),
+        until=until,
+        min_count=broker.settings.stats_min_count,
+    )
+    return Template("dashboard.html", context=_dashboard_page(data, broker, actor, days))
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _week_label(week: date) -> str:
+    return f"{week.day} {week:%b}"
+
+
+def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int) -> dict[str, Any]:
+    labels = {rule.kind.value: rule.label for rule in broker.rules.kinds.values()}
+    # Rules order (tier by tier) for kinds, the regions file's order for regions.
+    by_kind: dict[str, SeriesPoints] = {ALL_KINDS: data.national}
+    by_kind.update(
+        {labels[kind]: data.by_kind[kind] for kind in labels if kind in data.by_kind}
+        | {kind: points for kind, points in data.by_kind.items() if kind not in labels}
+    )
+    empty: SeriesPoints = [(day, None) for day in data.days]
+    regions = [*broker.rules.regions, *sorted(set(data.by_region) - set(broker.rules.regions))]
+    region_rows = []
+    for region in regions:
+        points = data.by_region.get(region, empty)
+        shown_days = sum(1 for _, value in points if value is not None)
+        region_rows.append(
+            {
+                "name": region,
+                # a region without any figure gets a line in the table, not an empty chart
+                "chart": line_chart(
+                    {region: points},
+                    title=f"Occupied share of units in {region}",
+                    heading=region,
+                    y_label="units",
+                    width=250,
+                    height=130,
+                    legend=False,
+                )
+                if shown_days
+                else None,
+                "mean": _percent(mean_share(points)),
+                "latest": _percent(latest_share(points)),
+                "shown_days": shown_days,
+            }
+        )
+    suppressed_label = f"fewer than {data.min_count}"
+    return {
+        "actor": actor,
+        "days": days,
+        "day_choices": sorted({*DAY_CHOICES, days}),
+        "since": data.since,
+        "until": data.until,
+        "min_count": data.min_count,
+        "has_figures": data.has_figures,
+        "kind_chart": line_chart(
+            by_kind,
+            title="Occupied share of units by kind",
+            y_label="units occupied",
+        ),
+        "kind_names": list(by_kind),
+        "kind_rows": [
+            (day, [_percent(points[index][1]) for points in by_kind.values()])
+            for index, day in enumerate(data.days)
+        ],
+        "regions": region_rows,
+        "unmet_chart": bar_chart(
+            [(_week_label(week), cases) for week, cases in data.unmet_weeks],
+            title="Unmet requests per week (cases, not searches)",
+            y_label="cases",
+            min_count=data.min_count,
+        ),
+        "unmet_rows": [
+            (week, suppressed_label if cases is None else str(cases))
+            for week, cases in data.unmet_weeks
+        ],
+    }

@@ -1,0 +1,317 @@
+"""Notifications: an outbox written with the event, delivered by webhook, read in an inbox.
+
+Writes:
+    notify               queue a message in the caller's transaction (so it exists exactly
+                         when the event does); a ``dedupe_key`` keeps a reminder from being
+                         queued twice
+    webhook_set          where a facility wants its messages delivered
+    deliver_due          the delivery job: every due message POSTed, signed, to its
+                         audience's URL; retried with backoff; dead-lettered after the limit
+Reads:
+    inbox                the messages of the caller's audience, newest first
+    webhook_get
+
+Audiences: ``facility`` (that facility's staff; its webhook) and ``hotline`` (counsellors and
+admins; the hotline's webhook from settings). A message whose audience has no webhook is
+``inbox_only``: shown, never sent. Payloads carry ids, kinds and times only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from broker.db.engine import is_sqlite, unit_of_work
+from broker.db.models import FacilityWebhook, OutboxMessage
+from broker.domain.access import Principal, Role, ensure_own_facility_or_admin
+from broker.domain.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    RetryPolicy,
+    payload_bytes,
+    signature,
+)
+from broker.errors import InvalidInput, NotFound
+
+FACILITY, HOTLINE = "facility", "hotline"
+PENDING, DELIVERED, DEAD, INBOX_ONLY = "pending", "delivered", "dead", "inbox_only"
+DELIVERY_BATCH = 100
+MAX_URL = 500
+# Values a payload may carry: ids, kinds, counts, times. Anything else is refused at once,
+# so a careless caller cannot put a name or an address into a webhook.
+_PAYLOAD_TYPES = (int, str, bool, type(None))
+_PAYLOAD_TEXT_LIMIT = 64
+
+
+def _check_payload(payload: dict[str, Any]) -> None:
+    for key, value in payload.items():
+        if not isinstance(value, _PAYLOAD_TYPES):
+            raise ValueError(f"payload field {key!r} must be an id, kind, count or time")
+        if isinstance(value, str) and len(value) > _PAYLOAD_TEXT_LIMIT:
+            raise ValueError(f"payload field {key!r} is too long for an id, kind or time")
+
+
+def notify(
+    *,
+    session: Session,
+    event: str,
+    audience: str,
+    now: datetime,
+    payload: dict[str, Any],
+    facility_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxMessage | None:
+    """Queue a message; None when one with the same ``dedupe_key`` exists already."""
+    if audience not in (FACILITY, HOTLINE) or (audience == FACILITY) != (facility_id is not None):
+        raise ValueError("a facility message names its facility; a hotline message does not")
+    _check_payload(payload)
+    if dedupe_key is not None:
+        known = session.exec(
+            select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+        ).first()
+        if known is not None:
+            return None
+    message = OutboxMessage(
+        event=event,
+        audience=audience,
+        facility_id=facility_id,
+        payload={"event": event, "at": now.isoformat(), **payload},
+        dedupe_key=dedupe_key,
+        created_at=now,
+        state=PENDING,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def queued_keys(*, session: Session, keys: list[str]) -> set[str]:
+    """Which of these dedupe keys have a message already: one query for a whole job's worth,
+    so a job re-run every few minutes does not ask once per facility or stay."""
+    if not keys:
+        return set()
+    found = session.exec(
+        select(OutboxMessage.dedupe_key).where(col(OutboxMessage.dedupe_key).in_(keys))
+    ).all()
+    return {key for key in found if key is not None}
+
+
+def webhook_set(
+    *, session: Session, facility_id: int, url: str | None, actor: Principal, now: datetime
+) -> None:
+    ensure_own_facility_or_admin(actor, facility_id)
+    current = session.get(FacilityWebhook, facility_id)
+    if not url:
+        if current is not None:
+            session.delete(current)
+        return
+    parsed = urlparse(url)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or len(url) > MAX_URL:
+        raise InvalidInput(
+            "the webhook must be an http(s) URL",
+            details=[{"field": "url", "message": f"http(s)://host/path, at most {MAX_URL}"}],
+        )
+    if current is None:
+        session.add(FacilityWebhook(facility_id=facility_id, url=url, updated_at=now))
+    else:
+        current.url, current.updated_at = url, now
+        session.add(current)
+
+
+def webhook_get(*, session: Session, facility_id: int, actor: Principal) -> str | None:
+    ensure_own_facility_or_admin(actor, facility_id)
+    current = session.get(FacilityWebhook, facility_id)
+    return None if current is None else current.url
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    message_id: int
+    url: str
+    event: str
+    body: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    message_id: int
+    ok: bool
+    error: str | None
+
+
+def _due(session: Session, now: datetime, hotline_url: str) -> list[Delivery]:
+    """Due messages, claimed for this run: on PostgreSQL rows another runner holds are
+    skipped; SQLite's writer lock already lets one runner in at a time."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.state == PENDING, col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.id))
+        .limit(DELIVERY_BATCH)
+    )
+    bind = session.get_bind()
+    if not (isinstance(bind, Engine) and is_sqlite(bind)):
+        query = query.with_for_update(skip_locked=True)
+    messages = session.exec(query).all()
+    urls = {
+        hook.facility_id: hook.url
+        for hook in session.exec(
+            select(FacilityWebhook).where(
+                col(FacilityWebhook.facility_id).in_(
+                    {m.facility_id for m in messages if m.facility_id is not None}
+                )
+            )
+        ).all()
+    }
+    due = []
+    for message in messages:
+        url = hotline_url if message.audience == HOTLINE else urls.get(message.facility_id or 0)
+        if not url:
+            message.state, message.next_attempt_at = INBOX_ONLY, None
+            session.add(message)
+            continue
+        assert message.id is not None
+        due.append(
+            Delivery(
+                message.id, url, message.event, payload_bytes(message.payload), message.attempts
+            )
+        )
+    return due
+
+
+async def _post(
+    client: httpx.AsyncClient, delivery: Delivery, secret: bytes, now: datetime, timeout: float
+) -> DeliveryOutcome:
+    headers = {
+        "content-type": "application/json",
+        SIGNATURE_HEADER: signature(secret, delivery.body, now),
+        EVENT_HEADER: delivery.event,
+        DELIVERY_HEADER: str(delivery.message_id),
+    }
+    try:
+        response = await client.post(
+            delivery.url, content=delivery.body, headers=headers, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        return DeliveryOutcome(delivery.message_id, False, type(exc).__name__)
+    if 200 <= response.status_code < 300:
+        return DeliveryOutcome(delivery.message_id, True, None)
+    return DeliveryOutcome(delivery.message_id, False, f"HTTP {response.status_code}")
+
+
+def deliver_due(
+    *,
+    engine: Engine,
+    client_factory: Callable[[], httpx.AsyncClient],
+    secret: bytes,
+    hotline_url: str,
+    retry: RetryPolicy,
+    timeout: float,
+    now: datetime,
+    audit_key: bytes | None = None,
+) -> dict[str, int]:
+    """Send what is due. Runs its own units of work: the claim and the outcome are written
+    in short transactions, and no transaction stays open while waiting for a receiver."""
+    with unit_of_work(engine, audit_key=audit_key) as session:
+        due = _due(session, now, hotline_url)
+        claimed = [d.message_id for d in due]
+        if claimed:
+            # push the claimed rows out of reach of a parallel runner while they are sent
+            session.execute(
+                sa.update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(claimed))
+                .values(next_attempt_at=now + retry.cap)
+            )
+    if not due:
+        return {"delivered": 0, "failed": 0, "dead": 0}
+
+    async def send_all() -> list[DeliveryOutcome]:
+        async with client_factory() as client:
+            return await asyncio.gather(*(_post(client, d, secret, now, timeout) for d in due))
+
+    outcomes = asyncio.run(send_all())
+    counts = {"delivered": 0, "failed": 0, "dead": 0}
+    attempts = {d.message_id: d.attempts for d in due}
+    with unit_of_work(engine, audit_key=audit_key) as session:
+        for outcome in outcomes:
+            message = session.get(OutboxMessage, outcome.message_id)
+            if message is None:
+                continue
+            message.attempts = attempts[outcome.message_id] + 1
+            if outcome.ok:
+                message.state, message.delivered_at = DELIVERED, now
+                message.next_attempt_at, message.last_error = None, None
+                counts["delivered"] += 1
+            else:
+                message.last_error = outcome.error
+                retry_at = retry.next_attempt(failed_attempts=message.attempts, now=now)
+                if retry_at is None:
+                    message.state, message.next_attempt_at = DEAD, None
+                    counts["dead"] += 1
+                else:
+                    message.next_attempt_at = retry_at
+                    counts["failed"] += 1
+            session.add(message)
+    return counts
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: int
+    event: str
+    audience: str
+    facility_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+def inbox(*, session: Session, actor: Principal, limit: int = 100) -> list[InboxItem]:
+    """Shelter staff see their facilities' messages; counsellors and admins the hotline's."""
+    query = select(OutboxMessage)
+    if actor.role is Role.SHELTER_STAFF:
+        query = query.where(
+            OutboxMessage.audience == FACILITY,
+            col(OutboxMessage.facility_id).in_(sorted(actor.facility_ids)),
+        )
+    elif actor.role in (Role.COUNSELLOR, Role.ADMIN):
+        query = query.where(OutboxMessage.audience == HOTLINE)
+    else:
+        raise NotFound("no inbox for this role")
+    rows = session.exec(
+        query.order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc()).limit(
+            max(1, min(limit, 500))
+        )
+    ).all()
+    return [
+        InboxItem(
+            id=m.id or 0,
+            event=m.event,
+            audience=m.audience,
+            facility_id=m.facility_id,
+            payload=dict(m.payload),
+            created_at=m.created_at,
+            state=m.state,
+            attempts=m.attempts,
+            last_error=m.last_error,
+        )
+        for m in rows
+    ]

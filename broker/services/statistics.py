@@ -1,0 +1,246 @@
+"""Statistics: unmet cases as they happen, the daily snapshot, and the dashboard's series.
+
+Only aggregates leave this module: a day's figures per region and kind with small counts
+suppressed (``broker.domain.statistics``), and a national count of cases that found no
+place. An unmet case is stored under a keyed hash of counsellor, day, family composition
+and risk, never with anything that names a person.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, select
+
+from broker.db.models import DailyStatistic, DailyUnmet, Facility, Placement, UnmetCase
+from broker.domain.statistics import (
+    OccupancyCell,
+    occupancy_cell,
+    pooled_occupancy,
+    suppressed,
+    unmet_case_key,
+    week_start,
+    weekly_totals,
+)
+
+SeriesPoints = list[tuple[date, float | None]]
+NATIONAL = "all regions"
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+# --- unmet cases --------------------------------------------------------------------------
+
+
+def unmet_case_record(
+    *,
+    session: Session,
+    key: bytes,
+    counsellor_user_id: int,
+    request: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Count the family as a case that found no place, once per counsellor, family and day.
+
+    Runs inside the caller's read transaction (a match writes nothing else), so the insert
+    is kept in a savepoint: a concurrent search for the same case (IntegrityError) or a
+    SQLite read snapshot that can no longer be turned into a write (OperationalError) loses
+    the figure and nothing else. True when this call recorded a new case.
+    """
+    day = _utc_day(now)
+    case_key = unmet_case_key(key, counsellor_user_id=counsellor_user_id, day=day, request=request)
+    try:
+        with session.begin_nested():
+            if session.get(UnmetCase, case_key) is not None:
+                return False
+            session.add(UnmetCase(case_key=case_key, day=day, first_at=now, met=False))
+            session.flush()
+    except (IntegrityError, OperationalError):
+        return False
+    return True
+
+
+def unmet_case_met(
+    *,
+    session: Session,
+    key: bytes,
+    counsellor_user_id: int,
+    request: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """The counsellor found a place for the family after all (a hold made the same day):
+    the case no longer counts as unmet. True when there was such a case."""
+    case_key = unmet_case_key(
+        key, counsellor_user_id=counsellor_user_id, day=_utc_day(now), request=request
+    )
+    result = session.execute(
+        sa.update(UnmetCase)
+        .where(col(UnmetCase.case_key) == case_key, col(UnmetCase.met).is_(False))
+        .values(met=True)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+# --- the daily snapshot -------------------------------------------------------------------
+
+
+def statistics_snapshot(
+    *, session: Session, day: date, now: datetime, min_count: int
+) -> dict[str, int]:
+    """Write ``day``'s figures, replacing any written before for that day.
+
+    Per region and kind of the registry: units in total, units occupied at the end of the
+    day (placements started before midnight and not ended by then) and placements started
+    during the day (arrivals, transfers included), each suppressed below ``min_count``.
+    Nationally: the unmet cases of the day that were not met later that day. ``now`` is
+    when the job runs; facilities registered after the day ended are left out.
+    """
+    start, end = _day_start(day), _day_start(day + timedelta(days=1))
+    totals = session.execute(
+        sa.select(col(Facility.region), col(Facility.kind), sa.func.sum(Facility.total_units))
+        .where(col(Facility.created_at) < end)
+        .group_by(col(Facility.region), col(Facility.kind))
+    ).all()
+    occupied = _units_by_cell(
+        session,
+        (col(Placement.started_at) < end)
+        & (col(Placement.ended_at).is_(None) | (col(Placement.ended_at) >= end)),
+        sa.func.sum(Placement.units),
+    )
+    started = _units_by_cell(
+        session,
+        (col(Placement.started_at) >= start) & (col(Placement.started_at) < end),
+        sa.func.count(),
+    )
+    unmet = session.execute(
+        sa.select(sa.func.count())
+        .select_from(UnmetCase)
+        .where(col(UnmetCase.day) == day, col(UnmetCase.met).is_(False))
+    ).scalar_one()
+
+    session.execute(sa.delete(DailyStatistic).where(col(DailyStatistic.day) == day))
+    session.execute(sa.delete(DailyUnmet).where(col(DailyUnmet.day) == day))
+    session.flush()
+    for region, kind, units_total in totals:
+        cell = occupancy_cell(
+            day=day,
+            region=region,
+            kind=kind,
+            units_total=int(units_total or 0),
+            units_occupied=occupied.get((region, kind), 0),
+            min_count=min_count,
+        )
+        session.add(
+            DailyStatistic(
+                day=day,
+                region=region,
+                kind=kind,
+                units_total=cell.units_total,
+                units_occupied=cell.units_occupied,
+                placements_started=suppressed(started.get((region, kind), 0), min_count),
+            )
+        )
+    session.add(DailyUnmet(day=day, cases=int(unmet)))
+    session.flush()
+    return {"statistics_rows": len(totals), "unmet_cases": int(unmet)}
+
+
+def _units_by_cell(session: Session, condition: Any, measure: Any) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        sa.select(col(Facility.region), col(Facility.kind), measure)
+        .select_from(Placement)
+        .join(Facility, col(Facility.id) == col(Placement.facility_id))
+        .where(condition)
+        .group_by(col(Facility.region), col(Facility.kind))
+    ).all()
+    return {(region, kind): int(value or 0) for region, kind, value in rows}
+
+
+# --- the dashboard ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardData:
+    """What the dashboard shows for the days ``since`` to ``until`` (both included).
+
+    Occupancy is a share of units (0 to 1) per day, None where no figure may be shown (no
+    snapshot, or only suppressed cells). Unmet cases are per ISO week (its Monday), None
+    where the week's count is suppressed; weeks without any snapshot are left out.
+    """
+
+    since: date
+    until: date
+    days: list[date]
+    by_kind: dict[str, SeriesPoints]
+    by_region: dict[str, SeriesPoints]
+    national: SeriesPoints
+    unmet_weeks: list[tuple[date, int | None]]
+    min_count: int
+
+    @property
+    def has_figures(self) -> bool:
+        return any(value is not None for _, value in self.national) or bool(self.unmet_weeks)
+
+
+def dashboard_series(
+    *, session: Session, since: date, until: date, min_count: int
+) -> DashboardData:
+    days = [since + timedelta(days=offset) for offset in range((until - since).days + 1)]
+    rows = session.exec(
+        select(DailyStatistic).where(
+            col(DailyStatistic.day) >= since, col(DailyStatistic.day) <= until
+        )
+    ).all()
+    cells = [
+        OccupancyCell(
+            day=row.day,
+            region=row.region,
+            kind=row.kind,
+            units_total=row.units_total,
+            units_occupied=row.units_occupied,
+        )
+        for row in rows
+    ]
+    # Whole weeks: the first week of the range is counted from its Monday.
+    unmet_rows = session.exec(
+        select(DailyUnmet).where(
+            col(DailyUnmet.day) >= week_start(since), col(DailyUnmet.day) <= until
+        )
+    ).all()
+    weeks = weekly_totals({row.day: row.cases for row in unmet_rows})
+    return DashboardData(
+        since=since,
+        until=until,
+        days=days,
+        by_kind=_series(cells, days, lambda cell: cell.kind),
+        by_region=_series(cells, days, lambda cell: cell.region),
+        national=_series(cells, days, lambda cell: NATIONAL).get(
+            NATIONAL, [(day, None) for day in days]
+        ),
+        unmet_weeks=[(week, suppressed(count, min_count)) for week, count in weeks.items()],
+        min_count=min_count,
+    )
+
+
+def _series(
+    cells: list[OccupancyCell], days: list[date], group_of: Callable[[OccupancyCell], str]
+) -> dict[str, SeriesPoints]:
+    grouped: dict[str, dict[date, list[OccupancyCell]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        grouped[group_of(cell)][cell.day].append(cell)
+    return {
+        name: [(day, pooled_occupancy(by_day.get(day, []))) for day in days]
+        for name, by_day in sorted(grouped.items())
+    }
