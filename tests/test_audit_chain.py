@@ -27,6 +27,7 @@ from broker.cli import main
 from broker.db.engine import is_sqlite, make_engine, unit_of_work
 from broker.domain.access import Principal, Role
 from broker.domain.audit_chain import (
+    AuditAction,
     ChainBreak,
     ChainSummary,
     EntryFields,
@@ -100,7 +101,7 @@ def chain(
                     session=session,
                     now=clock() + timedelta(microseconds=batch * 10 + item),
                     actor=SYSTEM if item % 2 else None,
-                    action="test.entry",
+                    action=AuditAction.OPERATOR_POLICY,
                     subject_type="batch",
                     subject_id=batch,
                     detail={"item": item, "nested": {"z": [1, 2], "a": "ä"}},
@@ -454,7 +455,7 @@ def test_concurrent_writers_never_share_a_sequence_or_fork_the_chain(
                             session=session,
                             now=clock(),
                             actor=None,
-                            action="test.concurrent",
+                            action=AuditAction.HOLD_CREATE,
                             subject_id=f"{number}-{round_}-{item}",
                         )
         except BaseException as problem:  # reported below, not lost in the thread
@@ -480,12 +481,17 @@ def test_a_rolled_back_unit_of_work_leaves_no_entry_and_a_key_is_required(
         pytest.raises(RuntimeError),
         unit_of_work(engine, audit_key=settings.audit_key_bytes) as session,
     ):
-        audit_record(session=session, now=clock(), actor=None, action="test.rolled_back")
+        audit_record(session=session, now=clock(), actor=None, action=AuditAction.HOLD_RELEASE)
         raise RuntimeError("the request failed")
+    with (
+        pytest.raises(ValueError, match="not a valid AuditAction"),
+        unit_of_work(engine, audit_key=settings.audit_key_bytes) as session,
+    ):
+        audit_record(session=session, now=clock(), actor=None, action="no.such")  # type: ignore[arg-type]
     with unit_of_work(engine) as session, pytest.raises(ConfigurationError):
-        audit_record(session=session, now=clock(), actor=None, action="test.no_key")
+        audit_record(session=session, now=clock(), actor=None, action=AuditAction.HOLD_RELEASE)
     with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-        audit_record(session=session, now=clock(), actor=None, action="test.kept")
+        audit_record(session=session, now=clock(), actor=None, action=AuditAction.HOLD_CREATE)
     engine.dispose()
     found = verify(settings.database_url, settings.audit_key_bytes)
     assert isinstance(found, ChainSummary) and found.count == 1
@@ -564,6 +570,11 @@ def test_auditor_reads_the_log_filtered_and_paginated(
         response = client.get(f"/api/v1/audit{query}", headers=auditor)
         assert response.status_code in (400, 422), (query, response.status_code)
         assert response.json()["error"]["message"], query
+    # a misspelt action is refused with the catalogue, not answered with an empty page
+    misspelt = client.get("/api/v1/audit?action=police_inquiry", headers=auditor)
+    assert misspelt.status_code == 422
+    assert "'police_inquiry' is not an audit action" in misspelt.json()["error"]["message"]
+    assert "police.inquiry" in misspelt.json()["error"]["message"]
     for other in (admin, accounts.headers("late-desk", "counsellor")):
         assert client.get("/api/v1/audit", headers=other).status_code == 403
     assert client.get("/api/v1/audit").status_code == 401

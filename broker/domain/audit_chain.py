@@ -27,6 +27,30 @@ GENESIS_HASH = "0" * 64
 _HEAD_LABEL = "audit-chain-head"
 
 
+class AuditAction(StrEnum):
+    """Everything the log records. Audit entries and the auditor's filter accept only these."""
+
+    ADDRESS_READ = "address.read"
+    ADDRESS_WRITE = "address.write"
+    AUTH_API_KEY_CREATE = "auth.api_key_create"
+    AUTH_LOGIN = "auth.login"
+    AUTH_LOGIN_FAILED = "auth.login_failed"
+    CAPACITY_REPORT = "capacity.report"
+    FACILITY_CREATE = "facility.create"
+    FACILITY_UPDATE = "facility.update"
+    HOLD_CONFIRM = "hold.confirm"
+    HOLD_CREATE = "hold.create"
+    HOLD_DECLINE = "hold.decline"
+    HOLD_RELEASE = "hold.release"
+    OPERATOR_POLICY = "operator.policy"
+    PLACEMENT_DEPART = "placement.depart"
+    PLAN_APPLY = "plan.apply"
+    PLAN_CREATE = "plan.create"
+    POLICE_INQUIRY = "police.inquiry"
+    POLICE_INQUIRY_REFUSED = "police.inquiry_refused"
+    USER_CREATE = "user.create"
+
+
 def canonical_time(at: datetime) -> str:
     """ISO 8601 in UTC to the microsecond; a naive time is taken to be UTC already."""
     aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from broker.crypto import Passwords, new_token, token_digest
 from broker.db.models import Credential, Facility, User, UserFacility
 from broker.domain.access import Principal, Role
+from broker.domain.audit_chain import AuditAction
 from broker.errors import Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
 
@@ -86,7 +87,7 @@ def user_create(
         session=session,
         now=now,
         actor=actor,
-        action="user.create",
+        action=AuditAction.USER_CREATE,
         subject_type="user",
         subject_id=user.id,
         detail={"role": role_value.value, "facility_ids": facility_ids},
@@ -138,7 +139,7 @@ def login(
             session=session,
             now=now,
             actor=None,
-            action="auth.login_failed",
+            action=AuditAction.AUTH_LOGIN_FAILED,
             subject_type="user",
             subject_id=user.id if user and user.id else "",
         )
@@ -158,7 +159,7 @@ def login(
         session=session,
         now=now,
         actor=principal,
-        action="auth.login",
+        action=AuditAction.AUTH_LOGIN,
         subject_type="user",
         subject_id=user.id,
     )
@@ -184,7 +185,7 @@ def api_key_create(
         session=session,
         now=now,
         actor=None,
-        action="auth.api_key_create",
+        action=AuditAction.AUTH_API_KEY_CREATE,
         subject_type="user",
         subject_id=user.id,
         detail={"label": label},

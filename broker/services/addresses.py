@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from broker.crypto import AddressCipher
 from broker.db.models import Facility
 from broker.domain.access import Principal, ensure_own_facility_or_admin
+from broker.domain.audit_chain import AuditAction
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
 
@@ -56,7 +57,7 @@ def address_set(
         session=session,
         now=now,
         actor=actor,
-        action="address.write",
+        action=AuditAction.ADDRESS_WRITE,
         subject_type="facility",
         subject_id=facility_id,
     )
@@ -75,7 +76,7 @@ def address_read(
         session=session,
         now=now,
         actor=actor,
-        action="address.read",
+        action=AuditAction.ADDRESS_READ,
         subject_type="facility",
         subject_id=facility_id,
     )

@@ -28,6 +28,7 @@ from broker.db.models import AuditChainHead, AuditEvent
 from broker.domain.access import Principal
 from broker.domain.audit_chain import (
     GENESIS_HASH,
+    AuditAction,
     ChainBreak,
     ChainEntry,
     ChainHead,
@@ -52,7 +53,7 @@ def audit_record(
     session: Session,
     now: datetime,
     actor: Principal | None,
-    action: str,
+    action: AuditAction,
     subject_type: str = "",
     subject_id: str | int = "",
     detail: dict[str, Any] | None = None,
@@ -66,7 +67,7 @@ def audit_record(
         at=now,
         actor_user_id=actor.user_id if actor else None,
         actor_role=actor.role.value if actor else "",
-        action=action,
+        action=AuditAction(action).value,
         subject_type=subject_type,
         subject_id=str(subject_id),
         detail=canonical_detail(detail),
@@ -234,6 +235,9 @@ class AuditPage:
     next: int | None  # pass as ``after`` for the next page; None on the last page
 
 
+_KNOWN_ACTIONS = tuple(sorted(action.value for action in AuditAction))
+
+
 def _utc(value: datetime | None) -> datetime | None:
     # a time without an offset is read as UTC, as every time the broker stores
     if value is None or value.tzinfo is not None:
@@ -249,6 +253,11 @@ def _conditions(filters: AuditFilter) -> list[Any]:
     since, until = _utc(filters.since), _utc(filters.until)
     if since is not None and until is not None and until <= since:
         raise _invalid("until", "must be later than since")
+    if filters.action is not None and filters.action not in _KNOWN_ACTIONS:
+        raise _invalid(
+            "action",
+            f"{filters.action!r} is not an audit action; one of: {', '.join(_KNOWN_ACTIONS)}",
+        )
     conditions: list[Any] = []
     for column, value in (
         (AuditEvent.action, filters.action),

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import CapacityReport, Facility, User
 from broker.domain.access import Principal, ensure_own_facility, ensure_own_facility_or_admin
+from broker.domain.audit_chain import AuditAction
 from broker.domain.facility import check_capacity_report
 from broker.errors import NotFound
 from broker.services.audit import audit_record
@@ -60,7 +61,7 @@ def capacity_report(
         session=session,
         now=now,
         actor=actor,
-        action="capacity.report",
+        action=AuditAction.CAPACITY_REPORT,
         subject_type="facility",
         subject_id=facility_id,
         detail={"free_units": free_units, "free_beds": free_beds},

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
+from broker.domain.audit_chain import AuditAction
 from broker.domain.capacity import Places, available
 from broker.domain.facility import FacilitySpec, check_facility, is_stale
 from broker.domain.rules import Rules
@@ -165,7 +166,7 @@ def facility_create(
         session=session,
         now=now,
         actor=actor,
-        action="facility.create",
+        action=AuditAction.FACILITY_CREATE,
         subject_type="facility",
         subject_id=row.id or "",
     )
@@ -206,7 +207,7 @@ def facility_update(
         session=session,
         now=now,
         actor=actor,
-        action="facility.update",
+        action=AuditAction.FACILITY_UPDATE,
         subject_type="facility",
         subject_id=facility_id,
         detail={"fields": sorted(changes)},

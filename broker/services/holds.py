@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Hold, Operator, Placement, User
 from broker.domain.access import Principal, Role, ensure_own_facility
+from broker.domain.audit_chain import AuditAction
 from broker.domain.capacity import Places, after_arrival, after_departure, available
 from broker.domain.identity import Identity
 from broker.domain.requests import check_regions, request_from_json, request_to_json
@@ -139,7 +140,7 @@ def hold_create(
         session=session,
         now=now,
         actor=actor,
-        action="hold.create",
+        action=AuditAction.HOLD_CREATE,
         subject_type="hold",
         subject_id=hold.id,
         detail={"facility_id": facility_id, "beds": need.beds},
@@ -280,7 +281,7 @@ def hold_confirm(
         session=session,
         now=now,
         actor=actor,
-        action="hold.confirm",
+        action=AuditAction.HOLD_CONFIRM,
         subject_type="hold",
         subject_id=hold.id,
         detail={
@@ -318,7 +319,7 @@ def hold_decline(
         session=session,
         now=now,
         actor=actor,
-        action="hold.decline",
+        action=AuditAction.HOLD_DECLINE,
         subject_type="hold",
         subject_id=hold.id,
         detail={"facility_id": hold.facility_id, "reason": reason},
@@ -339,7 +340,7 @@ def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datet
         session=session,
         now=now,
         actor=actor,
-        action="hold.release",
+        action=AuditAction.HOLD_RELEASE,
         subject_type="hold",
         subject_id=hold.id,
         detail={"facility_id": hold.facility_id},

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
+from broker.domain.audit_chain import AuditAction
 from broker.errors import NotFound
 from broker.services.audit import audit_record
 
@@ -53,7 +54,7 @@ def operator_set_policy(
         session=session,
         now=now,
         actor=actor,
-        action="operator.policy",
+        action=AuditAction.OPERATOR_POLICY,
         subject_type="operator",
         subject_id=operator_id,
         detail={"flexible_transfers": flexible_transfers},

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Placement
 from broker.domain.access import Principal, ensure_own_facility
+from broker.domain.audit_chain import AuditAction
 from broker.domain.stay import days_left
 from broker.errors import Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
@@ -84,7 +85,7 @@ def placement_depart(
         session=session,
         now=now,
         actor=actor,
-        action="placement.depart",
+        action=AuditAction.PLACEMENT_DEPART,
         subject_type="placement",
         subject_id=placement.id,
         detail={"facility_id": placement.facility_id, "reason": reason},

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Operator, Placement, PlanRecord
 from broker.domain.access import Principal
+from broker.domain.audit_chain import AuditAction
 from broker.domain.requests import check_regions, request_from_json, request_to_json
 from broker.domain.rules import Rules
 from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
@@ -103,7 +104,7 @@ def _store(
         session=session,
         now=now,
         actor=actor,
-        action="plan.create",
+        action=AuditAction.PLAN_CREATE,
         subject_type="plan",
         subject_id=record.id,
         detail={"kind": kind, "status": plan.status, "items": len(items)},
@@ -345,7 +346,7 @@ def plan_apply(
         session=session,
         now=now,
         actor=actor,
-        action="plan.apply",
+        action=AuditAction.PLAN_APPLY,
         subject_type="plan",
         subject_id=record.id,
         detail={"kind": record.kind, "holds": len(holds)},

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import InquiryNotice, Placement, PoliceInquiry, ResidentIdentity, User
 from broker.domain.access import Principal, Role
+from broker.domain.audit_chain import AuditAction
 from broker.domain.identity import (
     Identity,
     IdentityRetention,
@@ -131,7 +132,7 @@ def _ensure_within_rate(
             session=session,
             now=now,
             actor=officer,
-            action="police.inquiry_refused",
+            action=AuditAction.POLICE_INQUIRY_REFUSED,
             subject_type="user",
             subject_id=officer.user_id,
             detail={"case_reference": case_reference, "reason": "rate_limited"},
@@ -210,7 +211,7 @@ def inquiry_answer(
         session=session,
         now=now,
         actor=officer,
-        action="police.inquiry",
+        action=AuditAction.POLICE_INQUIRY,
         subject_type="police_inquiry",
         subject_id=inquiry.id,
         detail={"case_reference": reference, "placed": placed},
