@@ -412,6 +412,13 @@ class WebhookIn(Strict):
 
 class WebhookOut(msgspec.Struct):
     url: str | None
+    updated_at: datetime | None
+
+
+class WebhookSetOut(msgspec.Struct):
+    url: str | None
+    # HMAC key of X-Broker-Signature for this facility (its UTF-8 bytes); shown only here
+    signing_secret: str | None
 
 
 class InboxItemOut(msgspec.Struct):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -74,21 +75,30 @@ def _outbox(settings: Settings) -> list[dict[str, Any]]:
     return found
 
 
-def _webhook(desk: Desk, fid: int, url: str | None) -> None:
+def _webhook(desk: Desk, fid: int, url: str | None) -> bytes:
+    """Sets the webhook; returns the signing key its receiver is told to use."""
     response = desk.client.put(
         f"/api/v1/facilities/{fid}/webhook", json={"url": url}, headers=desk.staff[fid]
     )
-    assert response.status_code == 204, response.text
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["url"] == url
+    if url is None:
+        assert body["signing_secret"] is None
+        return b""
+    assert re.fullmatch(r"[0-9a-f]{64}", body["signing_secret"])
+    return str(body["signing_secret"]).encode()
 
 
 def test_delivery_is_signed_and_carries_ids_kinds_and_times_only(
     desk: Desk, admin: dict[str, str], settings: Settings, clock: TestClock
 ) -> None:
-    fid = desk.facility(name=CANARY_NAME)
+    fid = desk.facility(free_units=2, free_beds=6, name=CANARY_NAME)
     desk.client.put(
         f"/api/v1/facilities/{fid}/address", json={"address": CANARY_ADDRESS}, headers=admin
     )
-    _webhook(desk, fid, "https://shelter.example/hooks/broker")
+    key = _webhook(desk, fid, "https://shelter.example/hooks/broker")
     hold = desk.hold(fid)
     assert hold.status_code == 201
     receiver = Receiver()
@@ -97,21 +107,28 @@ def test_delivery_is_signed_and_carries_ids_kinds_and_times_only(
     assert str(sent.url) == "https://shelter.example/hooks/broker"
     assert sent.headers["X-Broker-Event"] == "hold.incoming"
     assert signature_valid(
-        settings.webhook_secret_bytes,
+        key,
         sent.content,
         sent.headers[SIGNATURE_HEADER],
         now=clock(),
         tolerance=timedelta(minutes=5),
     )
-    assert not signature_valid(
+    # neither another facility's key nor the broker's own secret signs this facility's mail
+    other = desk.facility()
+    for wrong in (
         b"x" * 32,
-        sent.content,
-        sent.headers[SIGNATURE_HEADER],
-        now=clock(),
-        tolerance=timedelta(minutes=5),
-    )
-    assert not signature_valid(
         settings.webhook_secret_bytes,
+        _webhook(desk, other, "https://o.example"),
+    ):
+        assert not signature_valid(
+            wrong,
+            sent.content,
+            sent.headers[SIGNATURE_HEADER],
+            now=clock(),
+            tolerance=timedelta(minutes=5),
+        )
+    assert not signature_valid(
+        key,
         sent.content,
         sent.headers[SIGNATURE_HEADER],
         now=clock() + timedelta(hours=1),
@@ -123,6 +140,19 @@ def test_delivery_is_signed_and_carries_ids_kinds_and_times_only(
     assert [row["state"] for row in _outbox(settings)] == ["delivered"]
     # nothing is sent twice
     assert _deliver(settings, clock() + timedelta(minutes=5), receiver)["delivered"] == 0
+
+    # setting the webhook again draws a new secret, and the old one signs nothing more
+    renewed = _webhook(desk, fid, "https://shelter.example/hooks/broker")
+    assert renewed != key
+    assert desk.hold(fid).status_code == 201
+    later = clock() + timedelta(minutes=6)
+    assert _deliver(settings, later, receiver)["delivered"] == 1
+    latest = receiver.requests[-1]
+    header = latest.headers[SIGNATURE_HEADER]
+    window = timedelta(minutes=5)
+    assert signature_valid(renewed, latest.content, header, now=later, tolerance=window)
+    assert not signature_valid(key, latest.content, header, now=later, tolerance=window)
+    assert renewed.decode() not in json.dumps(_outbox(settings))  # the secret is not stored
 
 
 def test_failures_back_off_then_dead_letter(
@@ -190,12 +220,20 @@ def test_webhook_addresses_are_checked_and_kept_to_own_facility(desk: Desk) -> N
         headers=desk.staff[fid],
     )
     assert foreign.status_code == 403
-    _webhook(desk, fid, "https://ok.example/h")
+    key = _webhook(desk, fid, "https://ok.example/h")
     shown = desk.client.get(f"/api/v1/facilities/{fid}/webhook", headers=desk.staff[fid])
-    assert shown.json() == {"url": "https://ok.example/h"}
+    assert shown.json()["url"] == "https://ok.example/h" and shown.json()["updated_at"]
+    assert key.decode() not in shown.text  # the secret is shown only when it is set
     _webhook(desk, fid, None)
     shown = desk.client.get(f"/api/v1/facilities/{fid}/webhook", headers=desk.staff[fid])
-    assert shown.json() == {"url": None}
+    assert shown.json() == {"url": None, "updated_at": None}
+    auditor = desk.accounts.headers("hook-auditor", "auditor")
+    trail = desk.client.get("/api/v1/audit?action=webhook.set", headers=auditor).json()["entries"]
+    assert [(e["subject_id"], e["detail"]) for e in trail] == [
+        (str(fid), {"removed": False}),
+        (str(fid), {"removed": True}),
+    ]
+    assert "ok.example" not in json.dumps(trail)
 
 
 def test_no_payload_carries_a_canary_or_a_name(
@@ -271,7 +309,7 @@ def test_a_real_local_receiver_gets_signed_deliveries(
 ) -> None:
     url, received = http_receiver
     fid = desk.facility()
-    _webhook(desk, fid, url)
+    key = _webhook(desk, fid, url)
     desk.hold(fid, ttl_minutes=5)
     hotline = dataclasses.replace(settings, hotline_webhook_url=url)
     later = clock() + timedelta(minutes=6)
@@ -285,11 +323,14 @@ def test_a_real_local_receiver_gets_signed_deliveries(
         "hold.expired",
         "hold.incoming",
     ]
+    # the facility's two under its own secret, the hotline's one under the broker's secret
+    signed_by: list[str] = []
     for headers, body in received:
         header = next(v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower())
-        assert signature_valid(
-            settings.webhook_secret_bytes, body, header, now=later, tolerance=timedelta(minutes=1)
-        )
+        for name, candidate in (("facility", key), ("hotline", settings.webhook_secret_bytes)):
+            if signature_valid(candidate, body, header, now=later, tolerance=timedelta(minutes=1)):
+                signed_by.append(name)
+    assert sorted(signed_by) == ["facility", "facility", "hotline"]
 
 
 def test_retry_waits_double_up_to_the_cap_then_dead_letter() -> None:

@@ -6,12 +6,12 @@ import dataclasses
 from typing import Annotated
 
 from litestar import Controller, get, put
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from api.deps import Actor, DbSession, Now
+from api.deps import Actor, Broker, DbSession, Now
 from api.guards import allow
-from api.schemas import InboxItemOut, WebhookIn, WebhookOut
+from api.schemas import InboxItemOut, WebhookIn, WebhookOut, WebhookSetOut
 from broker.domain.access import Role
 from broker.services import notifications
 
@@ -38,25 +38,33 @@ class WebhookController(Controller):
 
     @get("/", opt=allow(Role.SHELTER_STAFF, Role.ADMIN), sync_to_thread=True)
     def read(self, facility_id: FromPath[int], db: DbSession, actor: Actor) -> WebhookOut:
-        return WebhookOut(
-            url=notifications.webhook_get(session=db, facility_id=facility_id, actor=actor)
-        )
+        view = notifications.webhook_get(session=db, facility_id=facility_id, actor=actor)
+        return WebhookOut(url=view.url, updated_at=view.updated_at)
 
     @put(
         "/",
         opt=allow(Role.SHELTER_STAFF, Role.ADMIN),
-        status_code=HTTP_204_NO_CONTENT,
+        status_code=200,
         sync_to_thread=True,
+        cache_control=CacheControlHeader(no_store=True),
     )
     def write(
         self,
         facility_id: FromPath[int],
         data: JSONBody[WebhookIn],
         db: DbSession,
+        broker: Broker,
         actor: Actor,
         now: Now,
-    ) -> None:
-        """Where the facility's notifications are POSTed (null: inbox only)."""
-        notifications.webhook_set(
-            session=db, facility_id=facility_id, url=data.url, actor=actor, now=now
+    ) -> WebhookSetOut:
+        """Where the facility's notifications are POSTed (null: inbox only), with the new
+        signing secret its receiver checks them with."""
+        secret = notifications.webhook_set(
+            session=db,
+            master_secret=broker.settings.webhook_secret_bytes,
+            facility_id=facility_id,
+            url=data.url,
+            actor=actor,
+            now=now,
         )
+        return WebhookSetOut(url=data.url or None, signing_secret=secret)

@@ -353,6 +353,10 @@ class FacilityWebhook(SQLModel, table=True):
 
     facility_id: int = Field(primary_key=True, foreign_key="facilities.id")
     url: str = Field(max_length=500)
+    # with the broker's webhook secret, derives this webhook's signing secret (never stored)
+    secret_salt: str = Field(
+        default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default="")
+    )
     updated_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 

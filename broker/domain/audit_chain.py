@@ -49,6 +49,7 @@ class AuditAction(StrEnum):
     POLICE_INQUIRY = "police.inquiry"
     POLICE_INQUIRY_REFUSED = "police.inquiry_refused"
     USER_CREATE = "user.create"
+    WEBHOOK_SET = "webhook.set"
 
 
 def canonical_time(at: datetime) -> str:

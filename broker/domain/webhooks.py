@@ -1,9 +1,15 @@
 """Signing webhook deliveries, and when to try again.
 
 A receiver checks the ``X-Broker-Signature`` header: ``t=<unix seconds>,v1=<hex>`` where the
-hex is HMAC-SHA256 under the shared webhook secret of ``"<t>.<body bytes>"``. The timestamp is
-inside the MAC, so a captured delivery cannot be replayed later than the receiver's
-tolerance. Payloads carry ids, kinds and times only, never an address or a name.
+hex is HMAC-SHA256 of ``"<t>.<body bytes>"`` under its signing key. The timestamp is inside
+the MAC, so a captured delivery cannot be replayed later than the receiver's tolerance.
+Payloads carry ids, kinds and times only, never an address or a name.
+
+Each facility's webhook has a signing secret of its own, so one shelter's receiver cannot
+forge a message to another's. It is derived from the broker's webhook secret, the facility id
+and a random salt stored with the webhook: the database holds the salt only, and setting the
+webhook again draws a new salt, which retires the old secret. The hotline's deliveries are
+signed under the broker's webhook secret itself, which the hotline's operators hold.
 
 Retries back off exponentially (base, 2 x base, 4 x base, ... capped), and a message that
 has failed ``max_attempts`` times is dead-lettered: kept, shown in the inbox, never retried.
@@ -26,6 +32,12 @@ DELIVERY_HEADER = "X-Broker-Delivery"
 def payload_bytes(payload: dict[str, Any]) -> bytes:
     """The body as sent: compact JSON with sorted keys, so a signature is reproducible."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def facility_signing_secret(master: bytes, facility_id: int, salt: str) -> str:
+    """The secret a facility's receiver checks with; its UTF-8 bytes are the HMAC key."""
+    label = f"facility-webhook:{facility_id}:{salt}".encode()
+    return hmac.new(master, label, hashlib.sha256).hexdigest()
 
 
 def signature(secret: bytes, body: bytes, at: datetime) -> str:

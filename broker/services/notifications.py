@@ -4,7 +4,8 @@ Writes:
     notify               queue a message in the caller's transaction (so it exists exactly
                          when the event does); a ``dedupe_key`` keeps a reminder from being
                          queued twice
-    webhook_set          where a facility wants its messages delivered
+    webhook_set          where a facility wants its messages delivered; a new signing
+                         secret each time, returned once
     deliver_due          the delivery job: every due message POSTed, signed, to its
                          audience's URL; retried with backoff; dead-lettered after the limit
 Reads:
@@ -19,8 +20,9 @@ admins; the hotline's webhook from settings). A message whose audience has no we
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -33,15 +35,18 @@ from sqlmodel import Session, col, select
 from broker.db.engine import is_sqlite, unit_of_work
 from broker.db.models import FacilityWebhook, OutboxMessage
 from broker.domain.access import Principal, Role, ensure_own_facility_or_admin
+from broker.domain.audit_chain import AuditAction
 from broker.domain.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
     RetryPolicy,
+    facility_signing_secret,
     payload_bytes,
     signature,
 )
 from broker.errors import InvalidInput, NotFound
+from broker.services.audit import audit_record
 
 FACILITY, HOTLINE = "facility", "hotline"
 PENDING, DELIVERED, DEAD, INBOX_ONLY = "pending", "delivered", "dead", "inbox_only"
@@ -107,31 +112,68 @@ def queued_keys(*, session: Session, keys: list[str]) -> set[str]:
 
 
 def webhook_set(
-    *, session: Session, facility_id: int, url: str | None, actor: Principal, now: datetime
-) -> None:
+    *,
+    session: Session,
+    master_secret: bytes,
+    facility_id: int,
+    url: str | None,
+    actor: Principal,
+    now: datetime,
+) -> str | None:
+    """Set (or with no URL remove) the facility's webhook; returns its new signing secret.
+
+    Every setting draws a new secret, so a receiver whose secret may have leaked is retired
+    by setting the webhook again. The secret is returned here once and never stored."""
     ensure_own_facility_or_admin(actor, facility_id)
     current = session.get(FacilityWebhook, facility_id)
     if not url:
         if current is not None:
             session.delete(current)
-        return
+            _audit_webhook(session, actor, facility_id, now, removed=True)
+        return None
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http") or not parsed.netloc or len(url) > MAX_URL:
         raise InvalidInput(
             "the webhook must be an http(s) URL",
             details=[{"field": "url", "message": f"http(s)://host/path, at most {MAX_URL}"}],
         )
+    salt = secrets.token_hex(16)
     if current is None:
-        session.add(FacilityWebhook(facility_id=facility_id, url=url, updated_at=now))
-    else:
-        current.url, current.updated_at = url, now
-        session.add(current)
+        current = FacilityWebhook(facility_id=facility_id, url=url, updated_at=now)
+    current.url, current.secret_salt, current.updated_at = url, salt, now
+    session.add(current)
+    _audit_webhook(session, actor, facility_id, now, removed=False)
+    return facility_signing_secret(master_secret, facility_id, salt)
 
 
-def webhook_get(*, session: Session, facility_id: int, actor: Principal) -> str | None:
+def _audit_webhook(
+    session: Session, actor: Principal, facility_id: int, now: datetime, *, removed: bool
+) -> None:
+    # where a shelter's notifications go is worth a trace: the URL itself is not kept
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action=AuditAction.WEBHOOK_SET,
+        subject_type="facility",
+        subject_id=facility_id,
+        detail={"removed": removed},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookView:
+    url: str | None
+    updated_at: datetime | None
+
+
+def webhook_get(*, session: Session, facility_id: int, actor: Principal) -> WebhookView:
+    """The webhook's URL and when it was set; its secret is shown only when it is set."""
     ensure_own_facility_or_admin(actor, facility_id)
     current = session.get(FacilityWebhook, facility_id)
-    return None if current is None else current.url
+    if current is None:
+        return WebhookView(None, None)
+    return WebhookView(current.url, current.updated_at)
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -144,6 +186,7 @@ class Delivery:
     event: str
     body: bytes
     attempts: int
+    key: bytes = field(repr=False)  # the audience's signing key
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +196,7 @@ class DeliveryOutcome:
     error: str | None
 
 
-def _due(session: Session, now: datetime, hotline_url: str) -> list[Delivery]:
+def _due(session: Session, now: datetime, hotline_url: str, master: bytes) -> list[Delivery]:
     """Due messages, claimed for this run: on PostgreSQL rows another runner holds are
     skipped; SQLite's writer lock already lets one runner in at a time."""
     query = (
@@ -166,8 +209,8 @@ def _due(session: Session, now: datetime, hotline_url: str) -> list[Delivery]:
     if not (isinstance(bind, Engine) and is_sqlite(bind)):
         query = query.with_for_update(skip_locked=True)
     messages = session.exec(query).all()
-    urls = {
-        hook.facility_id: hook.url
+    hooks = {
+        hook.facility_id: hook
         for hook in session.exec(
             select(FacilityWebhook).where(
                 col(FacilityWebhook.facility_id).in_(
@@ -178,26 +221,36 @@ def _due(session: Session, now: datetime, hotline_url: str) -> list[Delivery]:
     }
     due = []
     for message in messages:
-        url = hotline_url if message.audience == HOTLINE else urls.get(message.facility_id or 0)
-        if not url:
+        hook = hooks.get(message.facility_id or 0)
+        if message.audience == HOTLINE and hotline_url:
+            url, key = hotline_url, master
+        elif message.audience == FACILITY and hook is not None:
+            url = hook.url
+            key = facility_signing_secret(master, hook.facility_id, hook.secret_salt).encode()
+        else:
             message.state, message.next_attempt_at = INBOX_ONLY, None
             session.add(message)
             continue
         assert message.id is not None
         due.append(
             Delivery(
-                message.id, url, message.event, payload_bytes(message.payload), message.attempts
+                message.id,
+                url,
+                message.event,
+                payload_bytes(message.payload),
+                message.attempts,
+                key,
             )
         )
     return due
 
 
 async def _post(
-    client: httpx.AsyncClient, delivery: Delivery, secret: bytes, now: datetime, timeout: float
+    client: httpx.AsyncClient, delivery: Delivery, now: datetime, timeout: float
 ) -> DeliveryOutcome:
     headers = {
         "content-type": "application/json",
-        SIGNATURE_HEADER: signature(secret, delivery.body, now),
+        SIGNATURE_HEADER: signature(delivery.key, delivery.body, now),
         EVENT_HEADER: delivery.event,
         DELIVERY_HEADER: str(delivery.message_id),
     }
@@ -226,7 +279,7 @@ def deliver_due(
     """Send what is due. Runs its own units of work: the claim and the outcome are written
     in short transactions, and no transaction stays open while waiting for a receiver."""
     with unit_of_work(engine, audit_key=audit_key) as session:
-        due = _due(session, now, hotline_url)
+        due = _due(session, now, hotline_url, secret)
         claimed = [d.message_id for d in due]
         if claimed:
             # push the claimed rows out of reach of a parallel runner while they are sent
@@ -240,7 +293,7 @@ def deliver_due(
 
     async def send_all() -> list[DeliveryOutcome]:
         async with client_factory() as client:
-            return await asyncio.gather(*(_post(client, d, secret, now, timeout) for d in due))
+            return await asyncio.gather(*(_post(client, d, now, timeout) for d in due))
 
     outcomes = asyncio.run(send_all())
     counts = {"delivered": 0, "failed": 0, "dead": 0}
