@@ -53,6 +53,19 @@ def log(message: str) -> None:
 # --- the machine --------------------------------------------------------------------------
 
 
+def publish(report: str, *, started: float, results_file: Path, quick: bool) -> None:
+    """Print the report with the total run time; keep it in ``results_file`` unless quick."""
+    report += f"\ntotal run time: {time.perf_counter() - started:.0f} s"
+    print(report)
+    shown = results_file.relative_to(PROJECT_ROOT)
+    if quick:
+        log(f"--quick: {shown} left unchanged")
+        return
+    results_file.parent.mkdir(exist_ok=True)
+    results_file.write_text(report + "\n", encoding="utf-8")
+    log(f"written to {shown}")
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():

@@ -64,6 +64,7 @@ from benchmarks._support import (
     broker_environment,
     log,
     machine_description,
+    publish,
     random_family_body,
     run_cli,
     running_server,
@@ -720,14 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkAborted as problem:
         print(f"match_latency: aborted: {problem}", file=sys.stderr)
         return 1
-    report += f"\ntotal run time: {time.perf_counter() - started:.0f} s"
-    print(report)
-    if config.quick:
-        log(f"--quick: {RESULTS_FILE.relative_to(PROJECT_ROOT)} left unchanged")
-    else:
-        RESULTS_FILE.parent.mkdir(exist_ok=True)
-        RESULTS_FILE.write_text(report + "\n", encoding="utf-8")
-        log(f"written to {RESULTS_FILE.relative_to(PROJECT_ROOT)}")
+    publish(report, started=started, results_file=RESULTS_FILE, quick=config.quick)
     return 0
 
 

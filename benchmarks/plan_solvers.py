@@ -65,7 +65,13 @@ from benchmarks._plan_instances import (
     synthetic_network,
     transfer_instance,
 )
-from benchmarks._support import PROJECT_ROOT, BenchmarkAborted, log, machine_description
+from benchmarks._support import (
+    PROJECT_ROOT,
+    BenchmarkAborted,
+    log,
+    machine_description,
+    publish,
+)
 from broker.domain.rules import load_rules
 from broker.settings import Settings
 from solver.plans import Assignment, Demand, Plan, PlanInstance, candidates, placement_value, solve
@@ -721,14 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkAborted as problem:
         print(f"plan_solvers: ABORTED: {problem}", file=sys.stderr)
         return 1
-    report += f"\ntotal run time: {time.perf_counter() - started:.0f} s"
-    print(report)
-    if config.quick:
-        log(f"--quick: {RESULTS_FILE.relative_to(PROJECT_ROOT)} left unchanged")
-    else:
-        RESULTS_FILE.parent.mkdir(exist_ok=True)
-        RESULTS_FILE.write_text(report + "\n", encoding="utf-8")
-        log(f"written to {RESULTS_FILE.relative_to(PROJECT_ROOT)}")
+    publish(report, started=started, results_file=RESULTS_FILE, quick=config.quick)
     return 0 if consistent else 1
 
 
