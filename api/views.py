@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
@@ -36,7 +36,7 @@ from broker.domain.access import ALL_ROLES, Principal, Role
 from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import FacilityKind, RiskLevel
-from broker.errors import Conflict, InvalidInput, RateLimited
+from broker.errors import BrokerError, Conflict, InvalidInput, RateLimited
 from broker.services import (
     accounts,
     capacity,
@@ -50,6 +50,9 @@ from broker.services import (
 from solver.instance import Family, Needs, Person, PlacementRequest
 from solver.ranking import Ranking
 
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 # A multi-select sends its name once per chosen option; the plain Form would refuse that.
 MultiForm = Annotated[dict[str, str | list[str]], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -61,7 +64,6 @@ HOME_BY_ROLE = {
     Role.POLICE: "/police",
 }
 
-EXCLUSION_TEXTS = matching.EXCLUSION_REASONS
 HOLD_STATES = {
     holds.OPEN: "open",
     holds.CONFIRMED: "confirmed: the family has arrived",
@@ -74,7 +76,6 @@ HOLD_STATES = {
 ADULT_AGES, CHILD_AGES = (14, 120), (0, 17)
 MAX_ADULTS, MAX_CHILDREN, MAX_LANGUAGES, MAX_REGIONS = 6, 15, 10, 30
 MAX_NOTE = 300
-SOON_DAYS = 14  # a stay this close to its limit needs a next step planned now
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 CASE_CODE = r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"
 HoldIdQuery = Annotated[str, QueryParameter(max_length=32)]
@@ -138,6 +139,14 @@ def login_submit(data: Form, db: DbSession, broker: Broker, now: Now) -> Templat
         status_code=303,
         cookies=[_session_cookie(broker, token, max_age=int(broker.token_ttl.total_seconds()))],
     )
+
+
+def _undo(db: Session, problem: BrokerError) -> None:
+    """A page that shows a refusal answers normally, so the request's unit of work would
+    commit: drop whatever the service wrote before it refused (a refusal that keeps its
+    trace, as a rate limit does, keeps only that)."""
+    if not problem.keeps_trace:
+        db.rollback()
 
 
 @post("/logout", opt=allow(*ALL_ROLES, via="cookie"), sync_to_thread=True)
@@ -226,6 +235,7 @@ def capacity_submit(
             now=now,
         )
     except InvalidInput as problem:
+        _undo(db, problem)
         # Nothing was written (the report is checked first); show the page with the reason.
         context = _capacity_page(
             db, broker, actor, now, error=problem.message, error_facility=facility_id
@@ -496,7 +506,7 @@ def _match(
 
 def _exclusions(ranking: Ranking) -> list[tuple[str, int, str]]:
     return [
-        (code, count, EXCLUSION_TEXTS.get(code, code.replace("_", " ")))
+        (code, count, matching.EXCLUSION_REASONS[code])
         for code, count in sorted(ranking.excluded.items(), key=lambda item: (-item[1], item[0]))
     ]
 
@@ -631,6 +641,7 @@ def call_hold(
             unmet_key=broker.settings.token_secret_bytes,
         )
     except (Conflict, InvalidInput) as problem:
+        _undo(db, problem)
         # Nothing was held; the options as they stand now, so the next one is one click away.
         ranking = _match(db, broker, now, request)
         context = _call_page(
@@ -659,6 +670,7 @@ def call_release(
     try:
         holds.hold_release(session=db, hold_id=hold_id, actor=actor, now=now)
     except Conflict as problem:
+        _undo(db, problem)
         context = _call_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
         return Template("call.html", context=context, status_code=problem.status_code)
     return Redirect(f"/call?released={hold_id}", status_code=303)
@@ -790,6 +802,7 @@ def incoming_confirm(
             identity_key=broker.settings.identity_key_bytes,
         )
     except (Conflict, InvalidInput) as problem:
+        _undo(db, problem)
         context = _incoming_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
         return Template("incoming.html", context=context, status_code=problem.status_code)
     return Redirect(f"/staff/holds?confirmed={hold_id}", status_code=303)
@@ -816,6 +829,7 @@ def incoming_decline(
             now=now,
         )
     except (Conflict, InvalidInput) as problem:
+        _undo(db, problem)
         context = _incoming_page(db, broker, actor, now, error=problem.message, error_hold=hold_id)
         return Template("incoming.html", context=context, status_code=problem.status_code)
     return Redirect(f"/staff/holds?declined={hold_id}", status_code=303)
@@ -840,7 +854,8 @@ def _residents_page(
         "notices": police.notices_for_staff(session=db, actor=actor),
         "kinds": _kind_labels(broker),
         "departure_reasons": placements.DEPARTURE_REASONS,
-        "soon_days": SOON_DAYS,
+        # the same days as the stay-limit alert: the badge and the alert agree
+        "soon_days": broker.settings.stay_alert_days,
         "departed": None,
         "error": None,
         "error_placement": None,
@@ -877,6 +892,7 @@ def residents_depart(
             now=now,
         )
     except (Conflict, InvalidInput) as problem:
+        _undo(db, problem)
         context = _residents_page(
             db, broker, actor, now, error=problem.message, error_placement=placement_id
         )
@@ -918,6 +934,7 @@ async def police_submit(
             now=now,
         )
     except (InvalidInput, RateLimited) as problem:
+        _undo(db, problem)
         context = {"actor": actor, "answer": None, "error": problem.message}
         return Template("police.html", context=context, status_code=problem.status_code)
     return Template("police.html", context={"actor": actor, "answer": answer, "error": None})

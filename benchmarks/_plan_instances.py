@@ -24,6 +24,7 @@ from solver.instance import (
     PlacementRequest,
 )
 from solver.plans import Demand, PlanInstance
+from solver.transfers import SAME_HOUSE_REASON, TransferTargets
 
 # A fixed clock: report ages, and so the freshness part of every score, are the same in
 # every run.
@@ -31,10 +32,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 EVACUATED_SHELTER = "Napfény Ház Titkos Menedékház"
 TRANSFER_HORIZON_DAYS = 14
 STAY_LIMITS_SPREAD_DAYS = 180
-SAME_HOUSE_BONUS = 50.0
-SAME_HOUSE_REASON = "a formal change inside the same house"
 FLEXIBLE_OPERATOR_SHARE = 0.05
-HALFWAY_TIER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +162,9 @@ def fitted_request(
 @dataclass(frozen=True, slots=True)
 class SyntheticNetwork:
     """The broker's synthetic network as facility states, with what the states leave out:
-    each facility's operator name and its occupied units."""
+    each facility's occupied units."""
 
     facilities: list[FacilityState]
-    operators: list[str]
     occupied_units: list[int]
 
 
@@ -175,7 +172,6 @@ def synthetic_network(rules: Rules, count: int, seed: int) -> SyntheticNetwork:
     entries = synthetic_entries(rules=rules, count=count, seed=seed)
     return SyntheticNetwork(
         facilities=facility_states(entries),
-        operators=[entry.spec.operator for entry in entries],
         occupied_units=[max(0, e.spec.total_units - e.free_units) for e in entries],
     )
 
@@ -226,31 +222,6 @@ def synthetic_stays(
     ]
 
 
-def transfer_targets(
-    stay: Stay,
-    network: Network,
-    facilities: list[FacilityState],
-    operators: dict[int, str],
-    flexible: frozenset[str],
-) -> tuple[frozenset[int], dict[int, float]]:
-    """Where a stay may move: a strictly later tier, or for a flexible operator any other
-    kind in its own houses (with a bonus). A halfway house (tier 3) has no next step."""
-    home = stay.facility
-    tier = network.kinds[home.kind].tier
-    if tier >= HALFWAY_TIER:
-        return frozenset(), {}
-    later = {f.id for f in facilities if network.kinds[f.kind].tier > tier}
-    same_house: set[int] = set()
-    operator = operators[home.id]
-    if operator in flexible:
-        same_house = {
-            f.id
-            for f in facilities
-            if operators[f.id] == operator and f.kind != home.kind and f.id != home.id
-        }
-    return frozenset(later | same_house), dict.fromkeys(sorted(same_house), SAME_HOUSE_BONUS)
-
-
 def transfer_instance(
     network: Network, synthetic: SyntheticNetwork, residents: int, seed: int
 ) -> NamedInstance:
@@ -259,25 +230,24 @@ def transfer_instance(
     :data:`FLEXIBLE_OPERATOR_SHARE` of the operators allow flexible transfers."""
     rng = random.Random(f"plan-solvers:{seed}:transfers:{residents}")
     facilities = synthetic.facilities
-    operators = {f.id: name for f, name in zip(facilities, synthetic.operators, strict=True)}
-    flexible = frozenset(
-        name for name in sorted(set(synthetic.operators)) if rng.random() < FLEXIBLE_OPERATOR_SHARE
-    )
+    operator_ids = sorted({f.operator_id for f in facilities})
+    flexible = frozenset(i for i in operator_ids if rng.random() < FLEXIBLE_OPERATOR_SHARE)
+    targets = TransferTargets(facilities, network, flexible)
     horizon = NOW + timedelta(days=TRANSFER_HORIZON_DAYS)
     demands = []
-    last_tier = 0
+    stuck = 0
     for stay in synthetic_stays(rng, network, synthetic, residents):
         if stay.limit_at > horizon:
             continue
-        allowed, bonus = transfer_targets(stay, network, facilities, operators, flexible)
-        last_tier += network.kinds[stay.facility.kind].tier >= HALFWAY_TIER
+        where = targets.for_resident_of(stay.facility.id)
+        stuck += not where.allowed
         demands.append(
             Demand(
                 key=stay.key,
                 request=stay.request,
-                allowed_facility_ids=allowed,
-                bonus=bonus,
-                bonus_reason=SAME_HOUSE_REASON if bonus else "",
+                allowed_facility_ids=where.allowed,
+                bonus=where.bonus,
+                bonus_reason=SAME_HOUSE_REASON if where.bonus else "",
             )
         )
     return NamedInstance(
@@ -287,8 +257,8 @@ def transfer_instance(
         ),
         note=(
             f"{len(demands):,} of {residents:,} residents reach their stay limit within "
-            f"{TRANSFER_HORIZON_DAYS} days ({last_tier} of them in halfway houses, with no next "
-            f"step); {len(flexible)} of {len(set(synthetic.operators))} operators flexible"
+            f"{TRANSFER_HORIZON_DAYS} days ({stuck} of them with no next step); "
+            f"{len(flexible)} of {len(operator_ids)} operators flexible"
         ),
     )
 

@@ -118,7 +118,6 @@ def _notification_delivery(ctx: JobContext) -> dict[str, Any]:
         ),
         timeout=float(s.webhook_timeout_seconds),
         now=ctx.now,
-        audit_key=ctx.audit_key,
     )
 
 
@@ -178,7 +177,6 @@ def _daily_statistics(ctx: JobContext) -> dict[str, Any]:
         return statistics.statistics_snapshot(
             session=session,
             day=ctx.now.astimezone(UTC).date() - timedelta(days=1),
-            now=ctx.now,
             min_count=ctx.settings.stats_min_count,
         )
 

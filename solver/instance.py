@@ -73,6 +73,7 @@ class KindPolicy:
     requires_children: bool
     adult_men_possible: bool
     trafficking_only: bool
+    stay_clock: str = ""  # kinds sharing a clock add their days up across transfers
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel
 
 from broker.cli import main
 from broker.db.engine import is_sqlite, make_engine, unit_of_work
+from broker.db.migrate import upgrade
 from broker.domain.access import Principal, Role
 from broker.domain.audit_chain import (
     AuditAction,
@@ -38,7 +39,7 @@ from broker.errors import ConfigurationError
 from broker.services import audit
 from broker.services.audit import audit_chain_verify, audit_record
 from broker.settings import Settings
-from tests.conftest import Accounts, TestClock, create_facility
+from tests.conftest import POSTGRES_SERVER_URL, Accounts, TestClock, create_facility
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -567,3 +568,47 @@ def test_auditor_reads_the_log_filtered_and_paginated(
     for other in (admin, accounts.headers("late-desk", "counsellor")):
         assert client.get("/api/v1/audit", headers=other).status_code == 403
     assert client.get("/api/v1/audit").status_code == 401
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A database with no schema at all, to be migrated step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    server = make_engine(POSTGRES_SERVER_URL, pool_size=1).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    name = f"broker_chain_{secrets.token_hex(5)}"
+    with server.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield (
+        sa.engine.make_url(POSTGRES_SERVER_URL)
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
+    with server.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    server.engine.dispose()
+
+
+def test_the_upgrade_chains_entries_written_before_the_chain_existed(
+    empty_database_url: str, settings: Settings
+) -> None:
+    upgrade(empty_database_url, "0004")
+    engine = make_engine(empty_database_url, pool_size=1)
+    with engine.begin() as connection:
+        for number in range(3):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO audit_events (at, actor_user_id, actor_role, action,"
+                    " subject_type, subject_id, detail)"
+                    " VALUES (:at, NULL, '', 'capacity.report', 'facility', :subject, :detail)"
+                ),
+                {"at": datetime(2026, 1, 1 + number), "subject": str(number), "detail": "{}"},
+            )
+    engine.dispose()
+    upgrade(empty_database_url, audit_key=settings.audit_key_bytes)
+    found = verify(empty_database_url, settings.audit_key_bytes)
+    assert isinstance(found, ChainSummary) and found.count == 3
+    assert not isinstance(verify(empty_database_url, b"k" * 32), ChainSummary)

@@ -96,7 +96,6 @@ def _history(url: str, today: date) -> None:
                 statistics_snapshot(
                     session=session,
                     day=day,
-                    now=_at(day + timedelta(days=1), 0) + timedelta(minutes=5),
                     min_count=settings.stats_min_count,
                 )
     finally:

@@ -277,8 +277,9 @@ def test_two_real_schedulers_share_the_ticks(
     for scheduler in schedulers:
         scheduler.shutdown(wait=True)
     runs = _rows(settings, "SELECT slot, runner FROM job_runs WHERE job_id = 'heartbeat'")
-    slots = Counter(slot for slot, _ in runs)
-    assert len(slots) >= 3 and set(slots.values()) == {1}, runs
+    # one run per second of the 4.5 s at most (two each, had the runners not shared a slot),
+    # and the body ran exactly as often as a slot was claimed
+    assert 3 <= len(runs) <= 6, runs
     assert len(bodies) == len(runs)
     for runner in runners:
         runner.engine.dispose()
@@ -304,6 +305,7 @@ def test_two_scheduler_processes_on_one_postgresql(postgres_database: str) -> No
     ]
     settings = Settings(database_url=postgres_database)
     interval_jobs = {j for j, spec in jobs.JOBS.items() if spec.every_seconds is not None}
+    started = time.time()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -316,9 +318,16 @@ def test_two_scheduler_processes_on_one_postgresql(postgres_database: str) -> No
         for process in processes:
             process.terminate()
         outputs = [process.communicate(timeout=30) for process in processes]
+    ended = time.time()
     runs = _rows(settings, "SELECT job_id, slot, runner, outcome FROM job_runs")
     assert {job for job, *_ in runs} >= interval_jobs, (runs, outputs)
-    per_tick = Counter((job, slot) for job, slot, _, _ in runs)
-    assert set(per_tick.values()) == {1}, runs
+    # both processes run every interval job at start; sharing the slot, they leave one run
+    # per interval that began while they ran (two, had each claimed a slot of its own)
+    per_job = Counter(job for job, *_ in runs)
+    for job in interval_jobs:
+        every = jobs.JOBS[job].every_seconds
+        assert every is not None
+        intervals = int(ended // every) - int(started // every) + 1
+        assert per_job[job] <= intervals, (job, runs)
     assert {outcome for *_, outcome in runs} == {"ok"}, runs
     assert all("running as" in out for out, _ in outputs), outputs

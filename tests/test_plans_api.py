@@ -108,6 +108,43 @@ def test_transfer_plan_moves_residents_near_their_limit_one_tier_on(
     )
 
 
+def test_transfer_plan_prefers_overdue_stays_and_a_formal_change_in_the_same_house(
+    desk: Desk, client: TestClient[Any], clock: TestClock
+) -> None:
+    crisis = desk.facility(3, 9, name="House crisis", operator="House Op", region="Zala")
+    # one place at the next tier, wanted by two residents
+    home = desk.facility(1, 4, name="Far home", kind="temporary_home_mothers", region="Vas")
+    first = desk.confirm(desk.hold(crisis).json()["hold_id"], crisis).json()
+    clock.advance(days=10)
+    # on the score alone the home suits the second family better: she prefers its region
+    second_hold = desk.hold(crisis, preferred_regions=["Vas"]).json()
+    second = desk.confirm(second_hold["hold_id"], crisis).json()
+    clock.advance(days=47)  # the first is a day past her 56 days, the second has 9 left
+    plan = _plan(client, desk, "transfers", {"horizon_days": 14})
+    assert [(m["placement_id"], m["facility_id"]) for m in plan["moves"]] == [
+        (first["placement_id"], home)
+    ]
+
+    # the operator switches to flexible transfers and has a secret shelter in the same house
+    same_house = desk.facility(
+        1, 4, name="House secret", kind="secret_shelter", operator="House Op", region="Zala"
+    )
+    operators = client.get("/api/v1/operators", headers=desk.admin).json()
+    house_op = next(op for op in operators if op["name"] == "House Op")
+    switched = client.patch(
+        f"/api/v1/operators/{house_op['id']}",
+        json={"flexible_transfers": True},
+        headers=desk.admin,
+    )
+    assert switched.status_code == 200
+    plan = _plan(client, desk, "transfers", {"horizon_days": 14})
+    moves = {m["placement_id"]: m for m in plan["moves"]}
+    assert {m["facility_id"] for m in moves.values()} == {home, same_house}
+    in_house = next(m for m in moves.values() if m["facility_id"] == same_house)
+    assert "a formal change inside the same house" in " ".join(in_house["reasons"])
+    assert set(moves) == {first["placement_id"], second["placement_id"]}
+
+
 def test_evacuation_keeps_families_whole_and_out_of_the_danger_zone(
     desk: Desk, client: TestClient[Any]
 ) -> None:

@@ -48,6 +48,17 @@ def _hold_at_crisis_centre(base: str) -> str:
         return hold_id
 
 
+def _hold_state(base: str, hold_id: str) -> str:
+    with httpx.Client(base_url=base) as api:
+        token = api.post(
+            "/api/v1/auth/token",
+            json={"username": "counsellor", "password": "counsellor-demo-2026"},
+        ).json()["access_token"]
+        held = api.get(f"/api/v1/holds/{hold_id}", headers={"Authorization": f"Bearer {token}"})
+        state: str = held.json()["state"]
+        return state
+
+
 def _ask(page: Any, name: str, born: str, reference: str) -> Any:
     page.fill("#full_name", name)
     page.fill("#birth_date", born)
@@ -62,6 +73,14 @@ def test_consent_at_arrival_then_inquiry_then_notice(browser: Any, server: str) 
     with new_page(browser) as staff:
         login(staff, server, "house-staff")
         staff.goto(f"{server}/staff/holds")
+        form = staff.locator(f"form[action='/staff/holds/{hold_id}/confirm']")
+        # an identity that cannot be used is refused, and the arrival is not half recorded
+        form.locator("input[name=full_name]").fill("Tóth Réka")
+        form.locator("input[name=birth_date]").fill("2999-01-01")
+        form.get_by_role("button", name="Confirm arrival").click()
+        staff.wait_for_selector(".error")
+        assert "cannot be used" in staff.locator(".error").first.inner_text()
+        assert _hold_state(server, hold_id) == "open"
         form = staff.locator(f"form[action='/staff/holds/{hold_id}/confirm']")
         form.locator("input[name=full_name]").fill("Tóth Réka")
         form.locator("input[name=birth_date]").fill("1989-03-14")
@@ -83,7 +102,7 @@ def test_consent_at_arrival_then_inquiry_then_notice(browser: Any, server: str) 
                 assert leak not in content
             # nothing else reachable from the page: one link in the bar, no facility pages
             links = police.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
-            assert set(links) <= {"/police"}
+            assert set(links) == {"/police"}
 
             answer = _ask(police, "Tóth Réka", "1989-03-15", "ORFK-2026-002")
             assert answer.get_attribute("data-placed") == "no"

@@ -64,8 +64,6 @@ def _snapshot(engine: Engine, settings: Settings, day: date, min_count: int = 5)
         return statistics_snapshot(
             session=session,
             day=day,
-            now=datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-            + timedelta(minutes=5),
             min_count=min_count,
         )
 

@@ -81,6 +81,7 @@ class Rules:
                     requires_children=rule.requires_children,
                     adult_men_possible=rule.may_admit_adult_men,
                     trafficking_only=rule.trafficking_only,
+                    stay_clock=rule.stay_clock,
                 )
                 for rule in self.kinds.values()
             },

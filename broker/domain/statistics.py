@@ -36,12 +36,6 @@ class OccupancyCell:
     units_total: int | None
     units_occupied: int | None
 
-    @property
-    def occupancy(self) -> float | None:
-        if not self.units_total or self.units_occupied is None:
-            return None
-        return self.units_occupied / self.units_total
-
 
 def occupancy_cell(
     *, day: date, region: str, kind: str, units_total: int, units_occupied: int, min_count: int

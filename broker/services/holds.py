@@ -27,7 +27,7 @@ from broker.errors import ConfigurationError, Conflict, InvalidInput, NotFound, 
 from broker.services.audit import audit_record
 from broker.services.availability import OPEN, facility_state, held_places
 from broker.services.notifications import FACILITY, HOTLINE, notify
-from broker.services.police import identity_carry, identity_record
+from broker.services.police import identity_carry, identity_check, identity_record
 from broker.services.statistics import unmet_case_met
 from solver.feasibility import REASONS, prepare, rule_reason
 from solver.instance import PlacementRequest
@@ -229,6 +229,10 @@ def hold_confirm(
 
     Staff may record the resident's identity (kept only as a keyed hash, with her consent
     choice, for police inquiries); a transferred resident keeps the one already recorded."""
+    if identity is not None:  # refused before anything is written
+        if identity_key is None:
+            raise ConfigurationError("no identity key to hash the resident's identity with")
+        identity_check(full_name=identity.full_name, birth_date=identity.birth_date, now=now)
     hold = _locked_hold(session, hold_id)
     ensure_own_facility(actor, hold.facility_id)
     state = effective_state(hold, now)
@@ -269,9 +273,7 @@ def hold_confirm(
     if previous is not None:
         end_stay(session, previous, state="transferred", reason="transferred", now=now)
     session.flush()
-    if identity is not None:
-        if identity_key is None:
-            raise ConfigurationError("no identity key to hash the resident's identity with")
+    if identity is not None and identity_key is not None:
         identity_record(
             session=session, key=identity_key, placement=placement, identity=identity, now=now
         )

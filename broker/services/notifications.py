@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broker.db.engine import is_sqlite, unit_of_work
+from broker.db.engine import unit_of_work
 from broker.db.models import FacilityWebhook, OutboxMessage
 from broker.domain.access import Principal, Role, ensure_own_facility_or_admin
 from broker.domain.audit_chain import AuditAction
@@ -185,7 +185,6 @@ class Delivery:
     url: str
     event: str
     body: bytes
-    attempts: int
     key: bytes = field(repr=False)  # the audience's signing key
 
 
@@ -198,17 +197,15 @@ class DeliveryOutcome:
 
 def _due(session: Session, now: datetime, hotline_url: str, master: bytes) -> list[Delivery]:
     """Due messages, claimed for this run: on PostgreSQL rows another runner holds are
-    skipped; SQLite's writer lock already lets one runner in at a time."""
-    query = (
+    skipped; SQLite has no row locks (SQLAlchemy leaves the clause out) and its writer lock
+    already lets one runner in at a time."""
+    messages = session.exec(
         select(OutboxMessage)
         .where(OutboxMessage.state == PENDING, col(OutboxMessage.next_attempt_at) <= now)
         .order_by(col(OutboxMessage.id))
         .limit(DELIVERY_BATCH)
-    )
-    bind = session.get_bind()
-    if not (isinstance(bind, Engine) and is_sqlite(bind)):
-        query = query.with_for_update(skip_locked=True)
-    messages = session.exec(query).all()
+        .with_for_update(skip_locked=True)
+    ).all()
     hooks = {
         hook.facility_id: hook
         for hook in session.exec(
@@ -238,7 +235,6 @@ def _due(session: Session, now: datetime, hotline_url: str, master: bytes) -> li
                 url,
                 message.event,
                 payload_bytes(message.payload),
-                message.attempts,
                 key,
             )
         )
@@ -274,11 +270,10 @@ def deliver_due(
     retry: RetryPolicy,
     timeout: float,
     now: datetime,
-    audit_key: bytes | None = None,
 ) -> dict[str, int]:
     """Send what is due. Runs its own units of work: the claim and the outcome are written
     in short transactions, and no transaction stays open while waiting for a receiver."""
-    with unit_of_work(engine, audit_key=audit_key) as session:
+    with unit_of_work(engine) as session:
         due = _due(session, now, hotline_url, secret)
         claimed = [d.message_id for d in due]
         if claimed:
@@ -297,13 +292,12 @@ def deliver_due(
 
     outcomes = asyncio.run(send_all())
     counts = {"delivered": 0, "failed": 0, "dead": 0}
-    attempts = {d.message_id: d.attempts for d in due}
-    with unit_of_work(engine, audit_key=audit_key) as session:
+    with unit_of_work(engine) as session:
         for outcome in outcomes:
             message = session.get(OutboxMessage, outcome.message_id)
             if message is None:
                 continue
-            message.attempts = attempts[outcome.message_id] + 1
+            message.attempts += 1
             if outcome.ok:
                 message.state, message.delivered_at = DELIVERED, now
                 message.next_attempt_at, message.last_error = None, None

@@ -27,9 +27,9 @@ from broker.services.availability import facility_states
 from broker.services.holds import HoldLimits, hold_create, transfer_hold_create
 from solver.instance import PlacementRequest
 from solver.plans import Demand, Plan, PlanInstance, solve
+from solver.transfers import SAME_HOUSE_REASON, TransferTargets
 from solver.validate import plan_problems
 
-SAME_HOUSE_BONUS = 50.0
 PROPOSED, APPLIED = "proposed", "applied"
 
 
@@ -176,45 +176,29 @@ def plan_transfers(
     if not 1 <= horizon_days <= 180:
         raise InvalidInput("horizon_days must be between 1 and 180")
     due = _active_placements(session, col(Placement.limit_at) <= now + timedelta(days=horizon_days))
-    facilities = session.exec(select(Facility)).all()
-    flexible = {
-        op.id for op in session.exec(select(Operator).where(Operator.flexible_transfers)).all()
-    }
+    facilities = tuple(facility_states(session=session, now=now))
+    network = _network(rules, stale_after)
+    flexible = frozenset(
+        op.id
+        for op in session.exec(select(Operator).where(Operator.flexible_transfers)).all()
+        if op.id is not None
+    )
+    targets = TransferTargets(facilities, network, flexible)
     demands = []
     for placement, source in due:
-        source_rule = rules.kind(source.kind)
-        allowed, bonus = set(), {}
-        for target in facilities:
-            assert target.id is not None
-            if target.id == source.id:
-                continue
-            same_house = target.operator_id == source.operator_id and target.region == source.region
-            inside_flexible = (
-                source.operator_id in flexible and target.operator_id == source.operator_id
-            )
-            target_rule = rules.kind(target.kind)
-            if target_rule.tier > source_rule.tier or (
-                inside_flexible and target_rule.stay_clock != source_rule.stay_clock
-            ):
-                allowed.add(target.id)
-                if same_house and inside_flexible:
-                    bonus[target.id] = SAME_HOUSE_BONUS
+        assert source.id is not None
+        where = targets.for_resident_of(source.id)
         demands.append(
             Demand(
                 key=placement.id,
                 request=request_from_json(placement.request),
                 urgency=1 if placement.limit_at <= now else 0,
-                allowed_facility_ids=frozenset(allowed),
-                bonus=bonus,
-                bonus_reason="a formal change inside the same house",
+                allowed_facility_ids=where.allowed,
+                bonus=where.bonus,
+                bonus_reason=SAME_HOUSE_REASON if where.bonus else "",
             )
         )
-    instance = PlanInstance(
-        demands=tuple(demands),
-        facilities=tuple(facility_states(session=session, now=now)),
-        network=_network(rules, stale_after),
-        now=now,
-    )
+    instance = PlanInstance(demands=tuple(demands), facilities=facilities, network=network, now=now)
     plan = _solve_checked(instance, time_limit)
     source_of = {placement.id: source.id for placement, source in due}
     items = [

@@ -11,8 +11,8 @@ Reads:
 
 The answer is the same in shape whatever is found: ``placed`` is true only for a current or
 recent stay whose resident consented; every other case, including no match at all, is the
-same "no confirmable record". Every matching stay, consented or not, leaves a notice for
-its facility's staff. The work hardly depends on the answer (the same query runs, and an
+same "no confirmable record". Every matching current or recent stay, consented or not,
+leaves a notice for its facility's staff. The work hardly depends on the answer (the same query runs, and an
 inquiry and an audit entry are written either way; only the notices differ), and the
 controller holds every answer back to the same minimum time, so timing tells nothing.
 """
@@ -70,8 +70,9 @@ class NoticeView:
     seen: bool
 
 
-def _checked(identity_full_name: str, birth_date: date, now: datetime) -> None:
-    problems = check_identity(full_name=identity_full_name, birth_date=birth_date, today=now.date())
+def identity_check(*, full_name: str, birth_date: date, now: datetime) -> None:
+    """Refuse a name and birth date that cannot be hashed, before anything is written."""
+    problems = check_identity(full_name=full_name, birth_date=birth_date, today=now.date())
     if problems:
         raise InvalidInput("the identity cannot be used as given", details=problems)
 
@@ -83,7 +84,7 @@ def identity_record(
     *, session: Session, key: bytes, placement: Placement, identity: Identity, now: datetime
 ) -> None:
     """Keep her identity as a keyed hash with her consent choice. The name goes no further."""
-    _checked(identity.full_name, identity.birth_date, now)
+    identity_check(full_name=identity.full_name, birth_date=identity.birth_date, now=now)
     session.add(
         ResidentIdentity(
             placement_id=placement.id,
@@ -166,7 +167,7 @@ def inquiry_answer(
                 {"field": "case_reference", "message": f"1 to {MAX_CASE_REFERENCE} characters"}
             ],
         )
-    _checked(full_name, birth_date, now)
+    identity_check(full_name=full_name, birth_date=birth_date, now=now)
     _ensure_within_rate(session, officer, reference, per_hour, now)
     digest = identity_digest(key, full_name=full_name, birth_date=birth_date)
     matches = session.exec(

@@ -96,16 +96,14 @@ def unmet_case_met(
 # --- the daily snapshot -------------------------------------------------------------------
 
 
-def statistics_snapshot(
-    *, session: Session, day: date, now: datetime, min_count: int
-) -> dict[str, int]:
+def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[str, int]:
     """Write ``day``'s figures, replacing any written before for that day.
 
     Per region and kind of the registry: units in total, units occupied at the end of the
     day (placements started before midnight and not ended by then) and placements started
     during the day (arrivals, transfers included), each suppressed below ``min_count``.
-    Nationally: the unmet cases of the day that were not met later that day. ``now`` is
-    when the job runs; facilities registered after the day ended are left out.
+    Nationally: the unmet cases of the day that were not met later that day. Facilities
+    registered after the day ended are left out.
     """
     start, end = _day_start(day), _day_start(day + timedelta(days=1))
     totals = session.execute(

@@ -56,6 +56,8 @@ def upgrade() -> None:
         "facility_webhooks",
         sa.Column("facility_id", sa.Integer(), nullable=False),
         sa.Column("url", sa.String(length=500), nullable=False),
+        # with the broker's webhook secret, derives the webhook's signing secret
+        sa.Column("secret_salt", sa.String(length=64), nullable=False, server_default=""),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["facility_id"], ["facilities.id"]),
         sa.PrimaryKeyConstraint("facility_id"),
