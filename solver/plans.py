@@ -7,7 +7,8 @@ differ only in who the families are and which places they may take:
 
     batch        requests from the hotline onto free capacity
     transfers    residents whose stay limit is near, to a later tier (or, for an operator
-                 with flexible transfers, to another kind in its own houses)
+                 with flexible transfers, to its houses on another stay clock; see
+                 ``solver.transfers``)
     evacuation   the residents of a compromised facility, anywhere outside the danger
                  regions (the rules still send high-risk families to secret shelters only)
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -626,27 +626,85 @@ def knapsack_bound(pairs: Pairs, family_price: np.ndarray, deadline: float) -> f
     return total
 
 
-def _pair_model(
-    pairs: Pairs, chosen: np.ndarray, units: np.ndarray, beds: np.ndarray
-) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
-    """The placement model over the ``chosen`` pairs only, with the given free capacity."""
-    model = cp_model.CpModel()
-    x = [model.new_bool_var(f"x{i}") for i in chosen.tolist()]
+# --- the CP-SAT model, from named constraint builders ----------------------------------------
+
+
+def add_pair_variables(model: cp_model.CpModel, among: np.ndarray) -> list[cp_model.IntVar]:
+    """One yes/no per (family, facility) pair in ``among``: is the family placed there?"""
+    return [model.new_bool_var(f"x{i}") for i in among.tolist()]
+
+
+def add_one_place_per_family(
+    model: cp_model.CpModel, pairs: Pairs, among: np.ndarray, x: list[cp_model.IntVar]
+) -> None:
+    """A family goes to one facility at most, and whole (one unit for all its members)."""
     per_family: dict[int, list[cp_model.IntVar]] = defaultdict(list)
-    per_place: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
-    for index, var in zip(chosen.tolist(), x, strict=True):
+    for index, var in zip(among.tolist(), x, strict=True):
         per_family[int(pairs.family[index])].append(var)
-        per_place[int(pairs.facility[index])].append((int(pairs.persons[index]), var))
     for variables in per_family.values():
         model.add_at_most_one(variables)
+
+
+def add_unit_capacity(
+    model: cp_model.CpModel,
+    pairs: Pairs,
+    among: np.ndarray,
+    x: list[cp_model.IntVar],
+    units: np.ndarray,
+) -> None:
+    """No more families than free units, where that can bind."""
+    per_place: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    for index, var in zip(among.tolist(), x, strict=True):
+        per_place[int(pairs.facility[index])].append(var)
+    for place, variables in per_place.items():
+        if len(variables) > units[place]:
+            model.add(cp_model.LinearExpr.sum(variables) <= int(units[place]))
+
+
+def add_bed_capacity(
+    model: cp_model.CpModel,
+    pairs: Pairs,
+    among: np.ndarray,
+    x: list[cp_model.IntVar],
+    beds: np.ndarray,
+) -> None:
+    """No more people than free beds, where that can bind."""
+    per_place: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+    for index, var in zip(among.tolist(), x, strict=True):
+        per_place[int(pairs.facility[index])].append((int(pairs.persons[index]), var))
     for place, terms in per_place.items():
-        model.add(cp_model.LinearExpr.sum([var for _, var in terms]) <= int(units[place]))
-        model.add(
-            cp_model.LinearExpr.weighted_sum([v for _, v in terms], [s for s, _ in terms])
-            <= int(beds[place])
-        )
-    model.maximize(cp_model.LinearExpr.weighted_sum(x, [int(pairs.value[i]) for i in chosen]))
+        if sum(size for size, _ in terms) > beds[place]:
+            expression = cp_model.LinearExpr.weighted_sum(
+                [var for _, var in terms], [size for size, _ in terms]
+            )
+            model.add(expression <= int(beds[place]))
+
+
+def set_objective(
+    model: cp_model.CpModel, pairs: Pairs, among: np.ndarray, x: list[cp_model.IntVar]
+) -> None:
+    """The placement value of every chosen pair (whole numbers, so sums are exact)."""
+    model.maximize(cp_model.LinearExpr.weighted_sum(x, [int(pairs.value[i]) for i in among]))
+
+
+def pair_model(
+    pairs: Pairs, among: np.ndarray, units: np.ndarray, beds: np.ndarray
+) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
+    """The placement model over the pairs ``among`` only, with the given free capacity."""
+    model = cp_model.CpModel()
+    x = add_pair_variables(model, among)
+    add_one_place_per_family(model, pairs, among, x)
+    add_unit_capacity(model, pairs, among, x, units)
+    add_bed_capacity(model, pairs, among, x, beds)
+    set_objective(model, pairs, among, x)
     return model, x
+
+
+@dataclass(frozen=True, slots=True)
+class PairSolution:
+    chosen: np.ndarray  # pair indices
+    optimal: bool  # proven optimal over the pairs it was given
+    bound: float  # CP-SAT's best bound over those pairs
 
 
 def _solve_pairs(
@@ -657,18 +715,20 @@ def _solve_pairs(
     time_limit: float,
     workers: int,
     hint: np.ndarray,
-) -> np.ndarray | None:
-    model, x = _pair_model(pairs, among, units, beds)
+) -> PairSolution | None:
+    model, x = pair_model(pairs, among, units, beds)
     hinted = set(hint.tolist())
     for index, var in zip(among.tolist(), x, strict=True):
         model.add_hint(var, 1 if index in hinted else 0)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.05, time_limit)
     solver.parameters.num_workers = workers
-    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    result = solver.solve(model)
+    if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
-    return np.asarray(
-        [i for i, var in zip(among.tolist(), x, strict=True) if solver.value(var)], dtype=np.int64
+    chosen = [i for i, var in zip(among.tolist(), x, strict=True) if solver.value(var)]
+    return PairSolution(
+        np.asarray(chosen, dtype=np.int64), result == cp_model.OPTIMAL, solver.best_objective_bound
     )
 
 
@@ -699,7 +759,8 @@ def lp_rounding(
         pairs, rest[np.lexsort((-relaxation.reduced[rest], -share[rest]))], units, beds
     )
     left = deadline - time.perf_counter()
-    taken = _solve_pairs(pairs, rest, units, beds, left, workers, filled)
+    solved = _solve_pairs(pairs, rest, units, beds, left, workers, filled)
+    taken = None if solved is None else solved.chosen
     better_taken = taken is not None and pairs.value[taken].sum() > pairs.value[filled].sum()
     plan = np.concatenate([kept, taken if better_taken else filled])
     left = deadline - time.perf_counter()
@@ -710,77 +771,11 @@ def lp_rounding(
     wider = np.unique(
         np.concatenate([_top_per_family(pairs, every, relaxation.reduced, 8), support, plan])
     )
-    better = _solve_pairs(pairs, wider, pairs.units, pairs.beds, left, workers, plan)
+    improved = _solve_pairs(pairs, wider, pairs.units, pairs.beds, left, workers, plan)
+    better = None if improved is None else improved.chosen
     if better is not None and pairs.value[better].sum() > pairs.value[plan].sum():
         return better
     return plan
-
-
-# --- the CP-SAT model, from named constraint builders ----------------------------------------
-
-
-Variables = dict[tuple[str, int], cp_model.IntVar]
-
-
-def add_pair_variables(model: cp_model.CpModel, open_: dict[str, list[Candidate]]) -> Variables:
-    return {
-        (key, option.facility_id): model.new_bool_var(f"x[{key},{option.facility_id}]")
-        for key, options in open_.items()
-        for option in options
-    }
-
-
-def add_one_place_per_family(model: cp_model.CpModel, x: Variables) -> None:
-    """A family goes to one facility at most, and whole (one unit for all its members)."""
-    per_family: dict[str, list[cp_model.IntVar]] = defaultdict(list)
-    for (key, _), var in x.items():
-        per_family[key].append(var)
-    for variables in per_family.values():
-        model.add_at_most_one(variables)
-
-
-def add_unit_capacity(
-    model: cp_model.CpModel,
-    x: Variables,
-    facilities: dict[int, FacilityState],
-    binding: Iterable[int],
-) -> None:
-    """No more families than free units, where that can bind."""
-    per_facility: dict[int, list[cp_model.IntVar]] = defaultdict(list)
-    for (_, fid), var in x.items():
-        per_facility[fid].append(var)
-    for fid in binding:
-        if fid in per_facility and len(per_facility[fid]) > facilities[fid].free_units:
-            model.add(cp_model.LinearExpr.sum(per_facility[fid]) <= facilities[fid].free_units)
-
-
-def add_bed_capacity(
-    model: cp_model.CpModel,
-    x: Variables,
-    facilities: dict[int, FacilityState],
-    persons: dict[str, int],
-    binding: Iterable[int],
-) -> None:
-    """No more people than free beds, where that can bind."""
-    per_facility: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
-    for (key, fid), var in x.items():
-        per_facility[fid].append((persons[key], var))
-    for fid in binding:
-        terms = per_facility.get(fid, [])
-        if sum(size for size, _ in terms) > facilities[fid].free_beds:
-            expression = cp_model.LinearExpr.weighted_sum(
-                [var for _, var in terms], [size for size, _ in terms]
-            )
-            model.add(expression <= facilities[fid].free_beds)
-
-
-def set_objective(
-    model: cp_model.CpModel, x: Variables, values: dict[tuple[str, int], int]
-) -> None:
-    pairs = list(x)
-    model.maximize(
-        cp_model.LinearExpr.weighted_sum([x[p] for p in pairs], [values[p] for p in pairs])
-    )
 
 
 # --- solving -------------------------------------------------------------------------------
@@ -838,7 +833,6 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
     started = time.perf_counter()
     facilities = {f.id: f for f in instance.facilities}
     demands = {d.key: d for d in instance.demands}
-    persons = {key: d.request.family.persons for key, d in demands.items()}
     found = candidates(instance)
     secret_free = sum(f.free_units for f in instance.facilities if f.kind == SECRET_SHELTER)
     options = {(key, o.facility_id): o for key, opts in found.items() for o in opts}
@@ -872,39 +866,19 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
             if bound - objective < 1:
                 status, bound = "optimal", objective
         else:
-            open_: dict[str, list[Candidate]] = defaultdict(list)
-            for index in kept:
-                key, fid = pair_of(int(index))
-                open_[key].append(options[(key, fid)])
-            values = {
-                (key, o.facility_id): placement_value(demands[key], o.score)
-                for key, opts in open_.items()
-                for o in opts
-            }
-            model = cp_model.CpModel()
-            x = add_pair_variables(model, open_)
-            add_one_place_per_family(model, x)
-            every_facility = {fid for _, fid in x}
-            add_unit_capacity(model, x, facilities, every_facility)
-            add_bed_capacity(model, x, facilities, persons, every_facility)
-            set_objective(model, x, values)
-            hinted = set(chosen)
-            for pair, var in x.items():
-                model.add_hint(var, 1 if pair in hinted else 0)
-            solver = cp_model.CpSolver()
-            solver.parameters.max_time_in_seconds = max(
-                0.05, time_limit - (time.perf_counter() - started)
+            remaining = time_limit - (time.perf_counter() - started)
+            exact = _solve_pairs(
+                pairs, kept, pairs.units, pairs.beds, remaining, workers, incumbent_pairs
             )
-            solver.parameters.num_workers = workers
-            result = solver.solve(model)
-            if result in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                if solver.objective_value >= incumbent:
-                    objective = solver.objective_value
-                    chosen = [pair for pair, var in x.items() if solver.value(var)]
-                if result == cp_model.OPTIMAL:
+            if exact is not None:
+                value = float(int(pairs.value[exact.chosen].sum()))
+                if value >= incumbent:
+                    objective = value
+                    chosen = [pair_of(int(i)) for i in exact.chosen]
+                if exact.optimal:
                     status, bound = "optimal", objective
                 else:
-                    bound = min(bound, max(solver.best_objective_bound, incumbent))
+                    bound = min(bound, max(exact.bound, incumbent))
 
     picked = {key: options[(key, fid)] for key, fid in chosen}
     order = {d.key: i for i, d in enumerate(instance.demands)}
