@@ -138,28 +138,8 @@ class Settings:
                 raise ConfigurationError(f"{name} is a published demo key; production refuses it")
         if len(set(keys.values())) != len(keys):
             raise ConfigurationError("each BROKER_*_KEY/SECRET must be a different key")
-        for name, number in {
-            "BROKER_STALE_AFTER_MINUTES": self.stale_after_minutes,
-            "BROKER_TOKEN_TTL_MINUTES": self.token_ttl_minutes,
-            "BROKER_MAX_BODY_BYTES": self.max_body_bytes,
-            "BROKER_HOLD_TTL_DEFAULT_MINUTES": self.hold_ttl_default_minutes,
-            "BROKER_HOLD_TTL_MAX_MINUTES": self.hold_ttl_max_minutes,
-            "BROKER_PLAN_SECONDS_BATCH": self.plan_seconds_batch,
-            "BROKER_PLAN_SECONDS_TRANSFERS": self.plan_seconds_transfers,
-            "BROKER_PLAN_SECONDS_EVACUATION": self.plan_seconds_evacuation,
-            "BROKER_IDENTITY_RETENTION_DAYS": self.identity_retention_days,
-            "BROKER_INQUIRY_RECENT_DAYS": self.inquiry_recent_days,
-            "BROKER_POLICE_INQUIRIES_PER_HOUR": self.police_inquiries_per_hour,
-            "BROKER_POLICE_ANSWER_MS": self.police_answer_ms,
-            "BROKER_STAY_ALERT_DAYS": self.stay_alert_days,
-            "BROKER_STALE_ESCALATE_AFTER_MINUTES": self.stale_escalate_after_minutes,
-            "BROKER_PLACEMENT_RETENTION_DAYS": self.placement_retention_days,
-            "BROKER_STATS_MIN_COUNT": self.stats_min_count,
-            "BROKER_WEBHOOK_MAX_ATTEMPTS": self.webhook_max_attempts,
-            "BROKER_WEBHOOK_BACKOFF_SECONDS": self.webhook_backoff_seconds,
-            "BROKER_WEBHOOK_TIMEOUT_SECONDS": self.webhook_timeout_seconds,
-        }.items():
-            if number <= 0:
+        for attr, name in _INT_FIELDS.items():
+            if getattr(self, attr) <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer")
         if self.hold_ttl_default_minutes > self.hold_ttl_max_minutes:
             raise ConfigurationError(
@@ -210,6 +190,7 @@ _INT_FIELDS = {
     "webhook_timeout_seconds": "BROKER_WEBHOOK_TIMEOUT_SECONDS",
     "port": "BROKER_PORT",
 }
+_FLAG_FIELDS = {"scheduler": "BROKER_SCHEDULER", "secure_cookies": "BROKER_SECURE_COOKIES"}
 _STR_FIELDS = {
     "mode": "BROKER_MODE",
     "database_url": "BROKER_DATABASE_URL",
@@ -250,8 +231,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[attr] = int(env[var])
             except ValueError as exc:
                 raise ConfigurationError(f"{var} must be an integer, got {env[var]!r}") from exc
-    if env.get("BROKER_SCHEDULER"):
-        values["scheduler"] = env["BROKER_SCHEDULER"].lower() in {"1", "true", "yes", "on"}
-    if env.get("BROKER_SECURE_COOKIES"):
-        values["secure_cookies"] = env["BROKER_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
+    for attr, var in _FLAG_FIELDS.items():
+        if env.get(var):
+            values[attr] = env[var].strip().lower() in {"1", "true", "yes", "on"}
     return Settings(**values).validate()  # type: ignore[arg-type]
