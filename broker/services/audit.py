@@ -80,7 +80,8 @@ def audit_record(
     return event
 
 
-def _fields(event: AuditEvent) -> EntryFields:
+def _fields(event: AuditEvent | sa.Row[Any]) -> EntryFields:
+    """What the MAC covers, from an entry being written or a row read back."""
     return EntryFields(
         sequence=event.sequence,
         at=event.at,
@@ -155,26 +156,12 @@ def _entries_in_order(session: Session) -> Iterator[ChainEntry]:
                     sa.and_(events.c.sequence == last[0], events.c.id > last[1]),
                 )
             )
-        batch = session.execute(statement.limit(_VERIFY_BATCH)).mappings().all()
+        batch = session.execute(statement.limit(_VERIFY_BATCH)).all()
         for row in batch:
-            yield ChainEntry(
-                id=row["id"],
-                fields=EntryFields(
-                    sequence=row["sequence"],
-                    at=row["at"],
-                    actor_user_id=row["actor_user_id"],
-                    actor_role=row["actor_role"],
-                    action=row["action"],
-                    subject_type=row["subject_type"],
-                    subject_id=row["subject_id"],
-                    detail=row["detail"],
-                    previous_hash=row["previous_hash"],
-                ),
-                entry_hash=row["entry_hash"],
-            )
+            yield ChainEntry(id=row.id, fields=_fields(row), entry_hash=row.entry_hash)
         if len(batch) < _VERIFY_BATCH:
             return
-        last = (batch[-1]["sequence"], batch[-1]["id"])
+        last = (batch[-1].sequence, batch[-1].id)
 
 
 def _sequence_of_hash(session: Session, entry_hash: str) -> int | None:
