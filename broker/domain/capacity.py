@@ -34,12 +34,15 @@ class Places:
         return self.units >= need.units and self.beds >= need.beds
 
 
+NOTHING = Places(0, 0)
+
+
 def usable(units: int, beds: int) -> Places:
     """Places a family could actually take: beds without a unit, or a unit without a bed,
     are not offered (the same rule a shelter's own report must follow)."""
     units, beds = max(0, units), max(0, beds)
     if units == 0 or beds == 0:
-        return Places(0, 0)
+        return NOTHING
     return Places(min(units, beds), beds)
 
 

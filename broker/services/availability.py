@@ -13,11 +13,10 @@ from sqlmodel import Session, col
 
 from broker.db.models import Facility, Hold
 from broker.db.revision import current_revision
-from broker.domain.capacity import Places, available
+from broker.domain.capacity import Places, available, usable
 from solver.instance import FacilityState
 
 OPEN = "open"
-NOTHING = Places(0, 0)
 
 
 def held_places(
@@ -92,7 +91,7 @@ def _reported_states(
         statement = statement.where(col(Facility.row_version) > changed_after)
     for row in session.execute(statement):
         reported[row.id] = Places(row.reported_free_units, row.reported_free_beds)
-        states.append(facility_state(row, available(reported[row.id], NOTHING)))
+        states.append(facility_state(row, usable(row.reported_free_units, row.reported_free_beds)))
     return states, reported
 
 

@@ -15,14 +15,12 @@ from sqlmodel import Session, col, select
 from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
-from broker.domain.capacity import Places, available
+from broker.domain.capacity import NOTHING, Places, available
 from broker.domain.facility import FacilitySpec, check_facility, is_stale
 from broker.domain.rules import Rules
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
 from broker.services.availability import held_places
-
-NOTHING = Places(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
