@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
@@ -487,7 +486,6 @@ def _match(
     broker: Broker,
     now: Now,
     request: PlacementRequest,
-    exclude: Collection[int] = (),
     counsellor: Actor | None = None,
 ) -> Ranking:
     """``counsellor`` is given for her own search, whose empty result counts as unmet."""
@@ -497,7 +495,6 @@ def _match(
         request=request,
         now=now,
         stale_after=broker.stale_after,
-        exclude_facility_ids=exclude,
         snapshot=broker.snapshot,
         actor=counsellor,
         unmet_key=broker.settings.token_secret_bytes,
@@ -684,17 +681,21 @@ def call_release(
 def call_match_again(
     hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
 ) -> Template:
-    view = holds.hold_get(session=db, hold_id=hold_id, actor=actor, now=now)
+    try:
+        view, ranking = holds.hold_rematch(
+            session=db,
+            rules=broker.rules,
+            hold_id=hold_id,
+            actor=actor,
+            now=now,
+            stale_after=broker.stale_after,
+            snapshot=broker.snapshot,
+        )
+    except InvalidInput as problem:  # the family's regions are no longer in the rules
+        context = _call_page(db, broker, actor, now, error=problem.message)
+        return Template("call.html", context=context, status_code=422)
     request = request_from_json(view.request)
     minutes = broker.settings.hold_ttl_default_minutes
-    try:
-        declined = holds.declined_facilities(session=db, hold_id=hold_id)
-        ranking = _match(db, broker, now, request, exclude=declined)
-    except InvalidInput as problem:
-        context = _call_page(
-            db, broker, actor, now, form=_input_of(request, minutes), error=problem.message
-        )
-        return Template("call.html", context=context, status_code=422)
     context = _call_page(
         db,
         broker,

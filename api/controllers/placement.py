@@ -202,14 +202,13 @@ class HoldController(Controller):
         self, hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
     ) -> MatchOut:
         """Match the hold's family again, leaving out every facility that declined it."""
-        view = holds.hold_get(session=db, hold_id=hold_id, actor=actor, now=now)
-        ranking = matching.match(
+        _, ranking = holds.hold_rematch(
             session=db,
             rules=broker.rules,
-            request=request_from_json(view.request),
+            hold_id=hold_id,
+            actor=actor,
             now=now,
             stale_after=broker.stale_after,
-            exclude_facility_ids=holds.declined_facilities(session=db, hold_id=hold_id),
             snapshot=broker.snapshot,
         )
         return _match_out(ranking)

@@ -25,12 +25,14 @@ from broker.domain.rules import Rules
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
 from broker.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
-from broker.services.availability import OPEN, facility_state, held_places
+from broker.services.availability import OPEN, FacilitySnapshot, facility_state, held_places
+from broker.services.matching import match
 from broker.services.notifications import FACILITY, HOTLINE, notify
 from broker.services.police import identity_carry, identity_check, identity_record
 from broker.services.statistics import unmet_case_met
 from solver.feasibility import REASONS, prepare, rule_reason
 from solver.instance import PlacementRequest
+from solver.ranking import Ranking
 
 DECLINE_REASONS = {
     "no_place": "no place after all",
@@ -571,6 +573,30 @@ def holds_for_facility(
         .order_by(col(Hold.expires_at))
     )
     return _views(session, statement, now)
+
+
+def hold_rematch(
+    *,
+    session: Session,
+    rules: Rules,
+    hold_id: str,
+    actor: Principal,
+    now: datetime,
+    stale_after: timedelta,
+    snapshot: FacilitySnapshot | None = None,
+) -> tuple[HoldView, Ranking]:
+    """The hold's family matched again, leaving out every facility that declined it."""
+    view = hold_get(session=session, hold_id=hold_id, actor=actor, now=now)
+    ranking = match(
+        session=session,
+        rules=rules,
+        request=request_from_json(view.request),
+        now=now,
+        stale_after=stale_after,
+        exclude_facility_ids=declined_facilities(session=session, hold_id=hold_id),
+        snapshot=snapshot,
+    )
+    return view, ranking
 
 
 def declined_facilities(*, session: Session, hold_id: str) -> set[int]:
