@@ -13,6 +13,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from broker.domain.rules import FacilityKind
+from broker.services.holds import MAX_DECLINE_NOTE
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Text = Annotated[str, Meta(min_length=1, max_length=1000)]
@@ -255,7 +256,7 @@ class ConfirmOut(msgspec.Struct):
 
 class DeclineIn(Strict):
     reason: Literal["no_place", "risk_too_high", "family_composition", "other"]
-    note: Annotated[str, Meta(max_length=300)] | None = None
+    note: Annotated[str, Meta(max_length=MAX_DECLINE_NOTE)] | None = None
 
 
 class ResidentOut(msgspec.Struct):

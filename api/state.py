@@ -34,7 +34,7 @@ class BrokerState:
 
     @property
     def stale_after(self) -> timedelta:
-        return timedelta(minutes=self.settings.stale_after_minutes)
+        return self.settings.stale_after
 
     @property
     def hold_limits(self) -> HoldLimits:
@@ -45,10 +45,7 @@ class BrokerState:
 
     @property
     def identity_retention(self) -> IdentityRetention:
-        return IdentityRetention(
-            keep_days_after_stay=self.settings.identity_retention_days,
-            recent_days=self.settings.inquiry_recent_days,
-        )
+        return self.settings.identity_retention
 
     @property
     def token_ttl(self) -> timedelta:

@@ -74,7 +74,6 @@ HOLD_STATES = {
 # a teenage mother is entered as an adult, so adults start at 14, and a child is under 18.
 ADULT_AGES, CHILD_AGES = (14, 120), (0, 17)
 MAX_ADULTS, MAX_CHILDREN, MAX_LANGUAGES, MAX_REGIONS = 6, 15, 10, 30
-MAX_NOTE = 300
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 CASE_CODE = r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"
 HoldIdQuery = Annotated[str, QueryParameter(max_length=32)]
@@ -739,7 +738,7 @@ def _incoming_page(
         "kinds": _kind_labels(broker),
         "states": HOLD_STATES,
         "decline_reasons": holds.DECLINE_REASONS,
-        "max_note": MAX_NOTE,
+        "max_note": holds.MAX_DECLINE_NOTE,
         "arrived": arrived,
         "declined": any(
             view.hold_id == declined and view.state == holds.DECLINED for view in shown
@@ -817,15 +816,12 @@ def incoming_confirm(
 def incoming_decline(
     hold_id: FromPath[str], data: Form, db: DbSession, broker: Broker, actor: Actor, now: Now
 ) -> Template | Redirect:
-    note = data.get("note", "").strip()
     try:
-        if len(note) > MAX_NOTE:
-            raise InvalidInput(f"The note can be at most {MAX_NOTE} characters long.")
         holds.hold_decline(
             session=db,
             hold_id=hold_id,
             reason=data.get("reason", ""),
-            note=note or None,
+            note=data.get("note") or None,
             actor=actor,
             now=now,
         )

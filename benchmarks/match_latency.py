@@ -675,7 +675,7 @@ def run(config: Config) -> str:
     # the server's own defaults, as the benchmark's environment sets no other
     defaults = Settings()
     rules = load_rules(defaults.data_dir)
-    stale_after = timedelta(minutes=defaults.stale_after_minutes)
+    stale_after = defaults.stale_after
     network = rules.network(stale_after_hours=stale_after.total_seconds() / 3600)
     workload = Workload.build(rules, config)
     load_at_start = os.getloadavg()[0]

@@ -44,7 +44,6 @@ from sqlmodel import col, func, select
 
 from broker.db.engine import unit_of_work
 from broker.db.models import JobRun
-from broker.domain.identity import IdentityRetention
 from broker.domain.rules import Rules
 from broker.domain.webhooks import RetryPolicy
 from broker.services import holds, notifications, planning, statistics, upkeep
@@ -126,7 +125,7 @@ def _stale_capacity_reminders(ctx: JobContext) -> dict[str, Any]:
         return upkeep.stale_capacity_remind(
             session=session,
             now=ctx.now,
-            stale_after=timedelta(minutes=ctx.settings.stale_after_minutes),
+            stale_after=ctx.settings.stale_after,
             escalate_after=timedelta(minutes=ctx.settings.stale_escalate_after_minutes),
         )
 
@@ -145,7 +144,7 @@ def _nightly_transfer_proposals(ctx: JobContext) -> dict[str, Any]:
             rules=ctx.rules,
             horizon_days=ctx.settings.stay_alert_days,
             now=ctx.now,
-            stale_after=timedelta(minutes=ctx.settings.stale_after_minutes),
+            stale_after=ctx.settings.stale_after,
             time_limit=float(ctx.settings.plan_seconds_transfers),
             actor=None,
         )
@@ -164,10 +163,7 @@ def _retention_purge(ctx: JobContext) -> dict[str, Any]:
         return upkeep.retention_purge(
             session=session,
             now=ctx.now,
-            identity_retention=IdentityRetention(
-                keep_days_after_stay=ctx.settings.identity_retention_days,
-                recent_days=ctx.settings.inquiry_recent_days,
-            ),
+            identity_retention=ctx.settings.identity_retention,
             closed_retention=timedelta(days=ctx.settings.placement_retention_days),
         )
 

@@ -14,8 +14,10 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
+from broker.domain.identity import IdentityRetention
 from broker.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +100,17 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.mode == "production"
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(minutes=self.stale_after_minutes)
+
+    @property
+    def identity_retention(self) -> IdentityRetention:
+        return IdentityRetention(
+            keep_days_after_stay=self.identity_retention_days,
+            recent_days=self.inquiry_recent_days,
+        )
 
     @property
     def address_key_bytes(self) -> bytes:

@@ -8,6 +8,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from broker.db.engine import make_engine, unit_of_work
+from broker.domain.access import Principal, Role
+from broker.errors import InvalidInput
+from broker.services import holds
+from broker.settings import Settings
 from tests.conftest import Accounts, TestClock
 from tests.placement_support import Desk, family
 
@@ -194,3 +199,36 @@ def test_departure_frees_the_place_up_to_the_totals(desk: Desk, client: TestClie
         headers=desk.staff[fid],
     )
     assert again.status_code == 409
+
+
+def test_a_decline_note_over_the_limit_is_refused_not_cut(
+    desk: Desk, client: TestClient[Any], settings: Settings, clock: TestClock
+) -> None:
+    fid = desk.facility(1, 3)
+    hold_id = desk.hold(fid).json()["hold_id"]
+    too_long = "x" * (holds.MAX_DECLINE_NOTE + 1)
+    over_api = client.post(
+        f"/api/v1/holds/{hold_id}/decline",
+        json={"reason": "other", "note": too_long},
+        headers=desk.staff[fid],
+    )
+    assert over_api.status_code == 422
+    staff = Principal(
+        user_id=0, username="s", role=Role.SHELTER_STAFF, facility_ids=frozenset({fid})
+    )
+    engine = make_engine(settings.database_url, pool_size=1)
+    with (
+        pytest.raises(InvalidInput, match="at most 300 characters"),
+        unit_of_work(engine, audit_key=settings.audit_key_bytes) as session,
+    ):
+        holds.hold_decline(
+            session=session,
+            hold_id=hold_id,
+            reason="other",
+            note=too_long,
+            actor=staff,
+            now=clock(),
+        )
+    engine.dispose()
+    shown = client.get(f"/api/v1/holds/{hold_id}", headers=desk.counsellor).json()
+    assert shown["state"] == "open"

@@ -34,6 +34,7 @@ from solver.feasibility import REASONS, prepare, rule_reason
 from solver.instance import PlacementRequest
 from solver.ranking import Ranking
 
+MAX_DECLINE_NOTE = 300
 DECLINE_REASONS = {
     "no_place": "no place after all",
     "risk_too_high": "the risk is too high for this house",
@@ -311,13 +312,19 @@ def hold_decline(
             f"reason must be one of: {', '.join(DECLINE_REASONS)}",
             details=[{"field": "reason", "message": "not in the catalogue"}],
         )
+    note = (note or "").strip()
+    if len(note) > MAX_DECLINE_NOTE:
+        raise InvalidInput(
+            f"The note can be at most {MAX_DECLINE_NOTE} characters long.",
+            details=[{"field": "note", "message": f"at most {MAX_DECLINE_NOTE} characters"}],
+        )
     hold = _locked_hold(session, hold_id)
     ensure_own_facility(actor, hold.facility_id)
     state = effective_state(hold, now)
     if state != OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be declined")
     hold.state, hold.closed_at = DECLINED, now
-    hold.decline_reason, hold.decline_note = reason, (note or "").strip()[:300] or None
+    hold.decline_reason, hold.decline_note = reason, note or None
     session.add(hold)
     audit_record(
         session=session,
