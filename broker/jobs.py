@@ -139,7 +139,7 @@ def _stay_limit_alerts(ctx: JobContext) -> dict[str, Any]:
 
 def _nightly_transfer_proposals(ctx: JobContext) -> dict[str, Any]:
     with unit_of_work(ctx.engine, audit_key=ctx.audit_key) as session:
-        record = planning.plan_transfers(
+        proposal = planning.plan_transfers(
             session=session,
             rules=ctx.rules,
             horizon_days=ctx.settings.stay_alert_days,
@@ -152,10 +152,18 @@ def _nightly_transfer_proposals(ctx: JobContext) -> dict[str, Any]:
             session=session,
             event="plan.transfer_proposal",
             audience=notifications.HOTLINE,
-            payload={"plan_id": record.id, "moves": len(record.items), "status": record.status},
+            payload={
+                "plan_id": proposal.plan_id,
+                "moves": len(proposal.items),
+                "status": proposal.status,
+            },
             now=ctx.now,
         )
-        return {"plan_id": record.id, "moves": len(record.items), "status": record.status}
+        return {
+            "plan_id": proposal.plan_id,
+            "moves": len(proposal.items),
+            "status": proposal.status,
+        }
 
 
 def _retention_purge(ctx: JobContext) -> dict[str, Any]:

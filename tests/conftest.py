@@ -240,3 +240,12 @@ def captured_logs(client: TestClient[Any]) -> Iterator[LogCapture]:
     yield handler
     root.removeHandler(handler)
     root.setLevel(previous)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, one per test module."""
+    from tests.browser_support import chromium  # only browser tests need Playwright
+
+    with chromium() as launched:
+        yield launched

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from solver.feasibility import REASONS
-from tests.browser_support import ShiftedClock, chromium, demo_server, login, new_page, shot
+from tests.browser_support import ShiftedClock, demo_server, login, new_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -35,12 +35,6 @@ def clock() -> ShiftedClock:
 def server(tmp_path: Any, clock: ShiftedClock) -> Iterator[str]:
     with demo_server(tmp_path, clock) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

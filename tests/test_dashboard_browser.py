@@ -18,7 +18,7 @@ from broker.db.engine import make_engine, unit_of_work
 from broker.db.models import Facility, Hold, Placement, UnmetCase
 from broker.services.statistics import statistics_snapshot
 from broker.settings import Settings
-from tests.browser_support import chromium, demo_server, login, new_page, shot
+from tests.browser_support import demo_server, login, new_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -107,12 +107,6 @@ def server(tmp_path: Path) -> Iterator[str]:
     with demo_server(tmp_path) as base:
         _history(f"sqlite:///{tmp_path / 'broker.db'}", datetime.now(UTC).date())
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_dashboard_draws_its_charts_from_the_server_alone(browser: Any, server: str) -> None:

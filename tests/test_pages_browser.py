@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser_support import chromium, demo_server, login, new_page, shot
+from tests.browser_support import demo_server, login, new_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -22,12 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::Deprecati
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with demo_server(tmp_path_factory.mktemp("pages")) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

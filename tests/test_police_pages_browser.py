@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser_support import chromium, demo_server, login, new_page, shot
+from tests.browser_support import demo_server, login, new_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -21,12 +21,6 @@ CRISIS_CENTRE = "Napfény Ház Krízisközpont"  # house-staff's facility in the
 def server(tmp_path: Any) -> Iterator[str]:
     with demo_server(tmp_path) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def _hold_at_crisis_centre(base: str) -> str:

@@ -58,16 +58,17 @@ class PlanController(Controller):
         self, data: JSONBody[BatchPlanIn], db: DbSession, broker: Broker, actor: Actor, now: Now
     ) -> PlanOut:
         """Place many families at once; ``key`` in the answer is the request's index."""
-        record = planning.plan_batch(
-            session=db,
-            rules=broker.rules,
-            requests=[request_from_json(family_request(r)) for r in data.requests],
-            now=now,
-            stale_after=broker.stale_after,
-            time_limit=broker.settings.plan_seconds_batch,
-            actor=actor,
+        return _out(
+            planning.plan_batch(
+                session=db,
+                rules=broker.rules,
+                requests=[request_from_json(family_request(r)) for r in data.requests],
+                now=now,
+                stale_after=broker.stale_after,
+                time_limit=broker.settings.plan_seconds_batch,
+                actor=actor,
+            )
         )
-        return _out(planning.plan_get(session=db, plan_id=record.id))
 
     @post("/transfers", opt=allow(*PLANNERS), status_code=HTTP_200_OK, sync_to_thread=True)
     def transfers(
@@ -79,16 +80,17 @@ class PlanController(Controller):
         data: JSONBody[TransferPlanIn | None] = None,
     ) -> PlanOut:
         """Move residents whose stay limit falls within the horizon one tier on."""
-        record = planning.plan_transfers(
-            session=db,
-            rules=broker.rules,
-            horizon_days=(data or TransferPlanIn()).horizon_days,
-            now=now,
-            stale_after=broker.stale_after,
-            time_limit=broker.settings.plan_seconds_transfers,
-            actor=actor,
+        return _out(
+            planning.plan_transfers(
+                session=db,
+                rules=broker.rules,
+                horizon_days=(data or TransferPlanIn()).horizon_days,
+                now=now,
+                stale_after=broker.stale_after,
+                time_limit=broker.settings.plan_seconds_transfers,
+                actor=actor,
+            )
         )
-        return _out(planning.plan_get(session=db, plan_id=record.id))
 
     @post("/evacuation", opt=allow(*PLANNERS), status_code=HTTP_200_OK, sync_to_thread=True)
     def evacuation(
@@ -100,16 +102,17 @@ class PlanController(Controller):
         now: Now,
     ) -> PlanOut:
         """Empty a compromised facility into places outside its danger zone."""
-        record = planning.plan_evacuation(
-            session=db,
-            rules=broker.rules,
-            facility_id=data.facility_id,
-            now=now,
-            stale_after=broker.stale_after,
-            time_limit=broker.settings.plan_seconds_evacuation,
-            actor=actor,
+        return _out(
+            planning.plan_evacuation(
+                session=db,
+                rules=broker.rules,
+                facility_id=data.facility_id,
+                now=now,
+                stale_after=broker.stale_after,
+                time_limit=broker.settings.plan_seconds_evacuation,
+                actor=actor,
+            )
         )
-        return _out(planning.plan_get(session=db, plan_id=record.id))
 
     @get("/{plan_id:str}", opt=allow(*PLANNERS), sync_to_thread=True)
     def read(self, plan_id: FromPath[str], db: DbSession) -> PlanOut:

@@ -82,7 +82,7 @@ def _store(
     actor: Principal | None,
     now: datetime,
     facility_id: int | None = None,
-) -> PlanRecord:
+) -> PlanView:
     record = PlanRecord(
         id=uuid.uuid4().hex,
         kind=kind,
@@ -109,7 +109,7 @@ def _store(
         subject_id=record.id,
         detail={"kind": kind, "status": plan.status, "items": len(items)},
     )
-    return record
+    return plan_get(session=session, plan_id=record.id)
 
 
 def _item(assignment: Any, **extra: Any) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def plan_batch(
     stale_after: timedelta,
     time_limit: float,
     actor: Principal,
-) -> PlanRecord:
+) -> PlanView:
     """Many families at once (a busy night, a police operation) onto free capacity."""
     for request in requests:
         check_regions(request, rules)
@@ -169,7 +169,7 @@ def plan_transfers(
     stale_after: timedelta,
     time_limit: float,
     actor: Principal | None,
-) -> PlanRecord:
+) -> PlanView:
     """Residents whose stay limit falls within the horizon, moved one tier on; an operator
     with flexible transfers may move them between kinds of its own houses instead, which
     counts as a formal change rather than a move. ``actor`` is None for the nightly job."""
@@ -216,7 +216,7 @@ def plan_evacuation(
     stale_after: timedelta,
     time_limit: float,
     actor: Principal,
-) -> PlanRecord:
+) -> PlanView:
     """Everyone out of a compromised facility at once, to places outside its danger zone."""
     compromised = session.get(Facility, facility_id)
     if compromised is None:
