@@ -55,7 +55,7 @@ def _week_label(week: date) -> str:
 
 
 def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int) -> dict[str, Any]:
-    labels = {rule.kind.value: rule.label for rule in broker.rules.kinds.values()}
+    labels = broker.rules.kind_labels
     # Rules order (tier by tier) for kinds, the regions file's order for regions.
     by_kind: dict[str, SeriesPoints] = {ALL_KINDS: data.national}
     by_kind.update(

@@ -98,10 +98,6 @@ def _session_cookie(broker: Broker, value: str, *, max_age: int) -> Cookie:
     )
 
 
-def _kind_labels(broker: Broker) -> dict[str, str]:
-    return {rule.kind.value: rule.label for rule in broker.rules.kinds.values()}
-
-
 @get("/", opt=public(via="cookie"))
 async def root(request: Request[Any, Any, Any]) -> Redirect:
     principal = request.scope.get("user")
@@ -185,7 +181,7 @@ def _capacity_page(
     return {
         "actor": actor,
         "facilities": _own_facilities(db, broker, actor, now),
-        "kinds": _kind_labels(broker),
+        "kinds": broker.rules.kind_labels,
         "saved": None,
         "error": None,
         "error_facility": None,
@@ -268,7 +264,7 @@ def overview_page(
         context={
             "actor": actor,
             "facilities": views,
-            "kinds": _kind_labels(broker),
+            "kinds": broker.rules.kind_labels,
             "kind_values": [kind.value for kind in FacilityKind],
             "regions": list(broker.rules.regions),
             "selected": {"kind": kind, "region": region, "free": free},
@@ -531,7 +527,7 @@ def _call_page(
         "regions": list(broker.rules.regions),
         "risk_levels": [level.value for level in RiskLevel],
         "ttl_max": broker.settings.hold_ttl_max_minutes,
-        "kinds": _kind_labels(broker),
+        "kinds": broker.rules.kind_labels,
         "ranking": ranking,
         "excluded": _exclusions(ranking) if ranking else [],
         "request_json": payload,
@@ -735,7 +731,7 @@ def _incoming_page(
         "actor": actor,
         "now": now,
         "sections": sections,
-        "kinds": _kind_labels(broker),
+        "kinds": broker.rules.kind_labels,
         "states": HOLD_STATES,
         "decline_reasons": holds.DECLINE_REASONS,
         "max_note": holds.MAX_DECLINE_NOTE,
@@ -849,7 +845,7 @@ def _residents_page(
         "actor": actor,
         "sections": sections,
         "notices": police.notices_for_staff(session=db, actor=actor),
-        "kinds": _kind_labels(broker),
+        "kinds": broker.rules.kind_labels,
         "departure_reasons": placements.DEPARTURE_REASONS,
         # the same days as the stay-limit alert: the badge and the alert agree
         "soon_days": broker.settings.stay_alert_days,

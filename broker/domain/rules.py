@@ -90,6 +90,11 @@ class Rules:
             stale_after_hours=stale_after_hours,
         )
 
+    @property
+    def kind_labels(self) -> dict[str, str]:
+        """Each kind's label for people, in the rules' order (tier by tier)."""
+        return {rule.kind.value: rule.label for rule in self.kinds.values()}
+
     def kind(self, kind: FacilityKind | str) -> KindRule:
         return self.kinds[FacilityKind(kind)]
 
