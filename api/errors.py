@@ -7,7 +7,11 @@ wrong; HTML pages get the error page, or the login page when a sign-in is needed
     litestar ValidationException           422 the body does not fit the schema
     litestar ClientException               400 malformed JSON or parameters
     litestar HTTPException (others)        its status (404 no route, 405, 413 too large ...)
-    sqlalchemy OperationalError            503 the database is busy or unreachable; try again
+    sqlalchemy IntegrityError              409 the database refused an impossible state (a
+                                           second stay for one case, a hold confirmed twice):
+                                           a concurrent change won; nothing was written
+    sqlalchemy OperationalError,           503 the database is busy, unreachable or restarting;
+      InterfaceError, or a lost connection     nothing was changed, try again
     anything else                          500 with a fixed message; only the exception's
                                            type and stack are logged, never its text, so no
                                            stored value can reach the log through an error
@@ -23,7 +27,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from broker.errors import BrokerError
 
@@ -126,7 +130,29 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     )
 
 
-def database_busy_handler(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    """Errors raised by the database driver: a constraint (409), the database gone or busy
+    (503), anything else unexpected (500)."""
+    if isinstance(exc, IntegrityError):
+        log.warning(
+            "integrity refusal on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+        )
+        return _render(
+            request,
+            status=409,
+            code="conflict",
+            message="this changed at the same moment by another request; nothing was "
+            "changed, reload and try again",
+        )
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return database_busy_handler(request, exc)
+    return unexpected_error_handler(request, exc)
+
+
+def database_busy_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     log.warning(
         "database unavailable on %s %s: %s",
         request.method,
@@ -157,6 +183,6 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     BrokerError: broker_error_handler,
     HTTPException: http_error_handler,
-    OperationalError: database_busy_handler,
+    DBAPIError: database_error_handler,
     Exception: unexpected_error_handler,
 }

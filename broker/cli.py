@@ -1,6 +1,7 @@
 """The ``broker`` command line. Each command opens its own unit of work.
 
     broker db upgrade
+    broker db check                           (exit 1 naming each broken invariant)
     broker demo
     broker seed-synthetic --facilities N --seed S
     broker users create --username U --role R [--facility ID ...] --password-stdin
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.crypto import AddressCipher, Passwords
-from broker.db.engine import is_sqlite, make_engine, unit_of_work
+from broker.db.engine import make_engine, snapshot, unit_of_work
 from broker.db.migrate import pending_revisions, upgrade
 from broker.domain.access import Role
 from broker.domain.rules import load_rules
@@ -149,6 +150,27 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_check(settings: Settings, _args: argparse.Namespace) -> int:
+    from broker.services.integrity import CHECK_CODES, integrity_check
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with unit_of_work(snapshot(engine), write=False) as session:
+            violations = integrity_check(
+                session=session, audit_key=settings.audit_key_bytes, now=_now()
+            )
+    finally:
+        engine.dispose()
+    if not violations:
+        print(f"database consistent: {len(CHECK_CODES)} invariants hold")
+        return 0
+    for violation in violations:
+        print(f"VIOLATION {violation}", file=sys.stderr)
+    print(f"{len(violations)} violations", file=sys.stderr)
+    return 1
+
+
 def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     from broker.domain.audit_chain import ChainSummary
     from broker.services.audit import audit_chain_verify
@@ -156,12 +178,8 @@ def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     _require_schema(settings)
     engine = make_engine(settings.database_url, pool_size=1)
     # One snapshot for the whole walk: entries appended meanwhile would lack their head.
-    # (A SQLite read transaction is one snapshot already.)
-    snapshot = (
-        engine if is_sqlite(engine) else engine.execution_options(isolation_level="REPEATABLE READ")
-    )
     try:
-        with unit_of_work(snapshot, write=False) as session:
+        with unit_of_work(snapshot(engine), write=False) as session:
             result = audit_chain_verify(session=session, key=settings.audit_key_bytes)
     finally:
         engine.dispose()
@@ -272,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(
         run=cmd_db_upgrade
     )
+    db.add_parser(
+        "check", help="recompute the invariants from the rows; exit 1 naming each violation"
+    ).set_defaults(run=cmd_db_check)
 
     demo = commands.add_parser("demo", help="load the fictional demo network and demo accounts")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if facilities exist")

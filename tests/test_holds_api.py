@@ -181,18 +181,31 @@ def test_report_below_open_holds_never_goes_negative(desk: Desk) -> None:
     assert desk.reported(fid) == (0, 0)
 
 
-def test_departure_frees_the_place_up_to_the_totals(desk: Desk, client: TestClient[Any]) -> None:
+def test_a_report_cannot_free_what_a_resident_occupies_and_departure_frees_it(
+    desk: Desk, client: TestClient[Any]
+) -> None:
     fid = desk.facility(1, 3, total_units=2, total_beds=6)
     placement = desk.confirm(desk.hold(fid).json()["hold_id"], fid).json()
     assert desk.reported(fid) == (0, 1) and desk.free(fid) == (0, 0)  # a lone bed is not offered
-    desk.report(fid, 2, 6)  # the staff report everything free, although she is still there
+    # everything free although she is still there: refused, and the report is unchanged
+    refused = client.put(
+        f"/api/v1/facilities/{fid}/capacity",
+        json={"free_units": 2, "free_beds": 6},
+        headers=desk.staff[fid],
+    )
+    assert refused.status_code == 409, refused.text
+    body = refused.json()["error"]
+    assert "1 units and 2 beds" in body["message"]
+    assert {d["field"] for d in body["details"]} == {"free_units", "free_beds"}
+    assert desk.reported(fid) == (0, 1)
+    desk.report(fid, 1, 4)  # what is really free besides her
     left = client.post(
         f"/api/v1/placements/{placement['placement_id']}/depart",
         json={"reason": "independent_housing"},
         headers=desk.staff[fid],
     )
     assert left.status_code == 200 and left.json()["state"] == "departed"
-    assert desk.reported(fid) == (2, 6)  # never above the totals
+    assert desk.reported(fid) == (2, 6)
     again = client.post(
         f"/api/v1/placements/{placement['placement_id']}/depart",
         json={"reason": "other"},

@@ -80,6 +80,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+def snapshot(engine: Engine) -> Engine:
+    """The engine for a read that must see one snapshot throughout (an audit walk, the
+    invariant check). A SQLite read transaction is one snapshot already."""
+    return (
+        engine if is_sqlite(engine) else engine.execution_options(isolation_level="REPEATABLE READ")
+    )
+
+
 def open_session(engine: Engine, *, write: bool, audit_key: bytes | None = None) -> Session:
     """A session for one unit of work. ``audit_key`` (from the settings) is what the audit
     chain's MACs are made with; a unit of work without it may not record audit entries."""

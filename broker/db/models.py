@@ -179,7 +179,17 @@ class Hold(SQLModel, table=True):
     while open and unexpired; an open hold past ``expires_at`` counts as expired at once."""
 
     __tablename__ = "holds"
-    __table_args__ = (sa.Index("ix_holds_facility_state", "facility_id", "state"),)
+    __table_args__ = (
+        sa.Index("ix_holds_facility_state", "facility_id", "state"),
+        # a stay has at most one transfer on its way (migration 0008)
+        sa.Index(
+            "uq_holds_open_transfer",
+            "transfer_from_placement_id",
+            unique=True,
+            sqlite_where=sa.text("state = 'open' AND transfer_from_placement_id IS NOT NULL"),
+            postgresql_where=sa.text("state = 'open' AND transfer_from_placement_id IS NOT NULL"),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     facility_id: int = Field(foreign_key="facilities.id")
@@ -201,10 +211,25 @@ class Placement(SQLModel, table=True):
     """A family staying at a facility, known by its case code; never by name."""
 
     __tablename__ = "placements"
-    __table_args__ = (sa.Index("ix_placements_facility_state", "facility_id", "state"),)
+    # Impossible states the database itself refuses (migration 0008): a hold confirmed
+    # twice, a stay transferred twice (two heads of one chain), two current stays of a case.
+    __table_args__ = (
+        sa.Index("ix_placements_facility_state", "facility_id", "state"),
+        sa.Index("uq_placements_hold", "hold_id", unique=True),
+        sa.Index("uq_placements_previous", "previous_placement_id", unique=True),
+        sa.Index(
+            "uq_placements_active_case",
+            "case_id",
+            unique=True,
+            sqlite_where=sa.text("state = 'active'"),
+            postgresql_where=sa.text("state = 'active'"),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     case_code: str = Field(max_length=20, sa_column_kwargs={"unique": True})
+    # the first placement of the family's chain of transfers: one case, one current stay
+    case_id: str | None = Field(default=None, max_length=32)
     facility_id: int = Field(foreign_key="facilities.id")
     hold_id: str = Field(foreign_key="holds.id", max_length=32)
     request: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))

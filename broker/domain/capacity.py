@@ -14,7 +14,11 @@ and by the broker) and never lost (a new report does not wipe it).
     expired         -> nothing stored changes; the hold stops being subtracted
     departure or
     transfer out    -> reported free += the family (never above the totals)
-    new report      -> replaces reported free; open holds are still subtracted from it
+    new report      -> replaces reported free; open holds are still subtracted from it;
+                       refused when reported free + families staying > the totals
+
+So at every moment ``reported free + staying <= totals`` (units and beds): a facility can
+never be offered for more families than it has room for.
 
 An expired hold counts as expired from its ``expires_at`` on, whether or not a job has
 closed it yet, because every read compares with the current time.
@@ -23,6 +27,8 @@ closed it yet, because every read compares with the current time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from broker.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +67,22 @@ def after_departure(reported: Places, family: Places, totals: Places) -> Places:
         min(totals.units, reported.units + family.units),
         min(totals.beds, reported.beds + family.beds),
     )
+
+
+def check_room_for_stays(*, free: Places, staying: Places, totals: Places) -> None:
+    """A report cannot free places that families placed through the broker still occupy."""
+    problems = [
+        {"field": f"free_{name}", "message": f"at most {total - taken} ({taken} occupied)"}
+        for name, reported, taken, total in (
+            ("units", free.units, staying.units, totals.units),
+            ("beds", free.beds, staying.beds, totals.beds),
+        )
+        if reported + taken > total
+    ]
+    if problems:
+        raise Conflict(
+            f"families placed through the broker occupy {staying.units} units and "
+            f"{staying.beds} beds here, so at most {totals.units - staying.units} units and "
+            f"{totals.beds - staying.beds} beds can be free; record their departures first",
+            details=problems,
+        )

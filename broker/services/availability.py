@@ -11,12 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from broker.db.models import Facility, Hold
+from broker.db.models import Facility, Hold, Placement
 from broker.db.revision import current_revision
 from broker.domain.capacity import Places, available, usable
 from solver.instance import FacilityState
 
 OPEN = "open"
+ACTIVE = "active"
 
 
 def held_places(
@@ -34,6 +35,18 @@ def held_places(
         facility_id: Places(int(units or 0), int(beds or 0))
         for facility_id, units, beds in session.execute(statement)
     }
+
+
+def staying_places(*, session: Session, facility_id: int) -> Places:
+    """Units and beds taken by the families staying at the facility now (arrived through
+    the broker). With the free places reported, they can never exceed the totals."""
+    units, beds = session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(Placement.units), 0),
+            sa.func.coalesce(sa.func.sum(Placement.beds), 0),
+        ).where(col(Placement.facility_id) == facility_id, col(Placement.state) == ACTIVE)
+    ).one()
+    return Places(int(units), int(beds))
 
 
 _STATE_COLUMNS = [

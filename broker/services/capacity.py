@@ -10,9 +10,11 @@ from sqlmodel import Session, col, select
 from broker.db.models import CapacityReport, Facility, User
 from broker.domain.access import Principal, ensure_own_facility, ensure_own_facility_or_admin
 from broker.domain.audit_chain import AuditAction
+from broker.domain.capacity import Places, check_room_for_stays
 from broker.domain.facility import check_capacity_report
-from broker.errors import NotFound
 from broker.services.audit import audit_record
+from broker.services.availability import staying_places
+from broker.services.locks import lock_facility
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +37,19 @@ def capacity_report(
 ) -> CapacityReport:
     """Record a report from the facility's own staff; checked before anything is written."""
     ensure_own_facility(actor, facility_id)
-    row = session.exec(select(Facility).where(Facility.id == facility_id).with_for_update()).first()
-    if row is None:
-        raise NotFound(f"no facility with id {facility_id}")
+    row = lock_facility(session, facility_id)
     check_capacity_report(
         free_units=free_units,
         free_beds=free_beds,
         total_units=row.total_units,
         total_beds=row.total_beds,
+    )
+    # read after the lock: arrivals and departures here lock the same row first
+    staying = staying_places(session=session, facility_id=facility_id)
+    check_room_for_stays(
+        free=Places(free_units, free_beds),
+        staying=staying,
+        totals=Places(row.total_units, row.total_beds),
     )
     row.reported_free_units = free_units
     row.reported_free_beds = free_beds

@@ -15,12 +15,13 @@ from sqlmodel import Session, col, select
 from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
-from broker.domain.capacity import NOTHING, Places, available
+from broker.domain.capacity import NOTHING, Places, available, check_room_for_stays
 from broker.domain.facility import FacilitySpec, check_facility, is_stale
 from broker.domain.rules import Rules
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
-from broker.services.availability import held_places
+from broker.services.availability import held_places, staying_places
+from broker.services.locks import lock_facility
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,7 @@ def facility_update(
 ) -> Facility:
     """Change registry fields; the merged entry is validated whole, and must still hold
     the facility's current free places."""
-    row = _facility_row(session, facility_id, for_update=True)
+    row = lock_facility(session, facility_id)
     operator = session.get(Operator, row.operator_id)
     assert operator is not None
     spec = _spec_of(row, operator.name).merged(changes)
@@ -193,6 +194,11 @@ def facility_update(
             "the facility must report its capacity again first",
             details=[{"field": "total_units", "message": "below reported free places"}],
         )
+    check_room_for_stays(
+        free=Places(row.reported_free_units, row.reported_free_beds),
+        staying=staying_places(session=session, facility_id=facility_id),
+        totals=Places(spec.total_units, spec.total_beds),
+    )
     new_operator = operator
     if spec.operator.strip() != operator.name:
         new_operator = operator_get_or_create(session=session, name=spec.operator, now=now)
@@ -214,16 +220,6 @@ def facility_update(
 
 
 # --- reads ------------------------------------------------------------------------------
-
-
-def _facility_row(session: Session, facility_id: int, *, for_update: bool = False) -> Facility:
-    statement = select(Facility).where(Facility.id == facility_id)
-    if for_update:
-        statement = statement.with_for_update()
-    row = session.exec(statement).first()
-    if row is None:
-        raise NotFound(f"no facility with id {facility_id}")
-    return row
 
 
 def facility_get(

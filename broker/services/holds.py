@@ -1,8 +1,12 @@
 """Holds: a unit reserved while a family travels, then confirmed, declined or released.
 
-A hold is created only inside a transaction that has locked its facility's row (SQLite:
-``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE``), so two counsellors asking for
-the same last unit are served one after the other and the second sees the first's hold.
+Every write here locks what it decides on before deciding (``broker.services.locks``, in
+the one order that module states): a hold is created only after its facility's row is
+locked, so two counsellors asking for the same last unit are served one after the other
+and the second sees the first's hold; a confirmation locks the stay it transfers from, the
+hold and both facilities; a transfer locks the stay, so a second transfer of the same stay
+sees the first one's hold. The database's unique indexes (migration 0008) refuse whatever
+might still slip through.
 """
 
 from __future__ import annotations
@@ -25,7 +29,22 @@ from broker.domain.rules import Rules
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
 from broker.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
-from broker.services.availability import OPEN, FacilitySnapshot, facility_state, held_places
+from broker.services.availability import (
+    ACTIVE,
+    OPEN,
+    FacilitySnapshot,
+    facility_state,
+    held_places,
+    staying_places,
+)
+from broker.services.locks import (
+    lock_expired_holds,
+    lock_facilities,
+    lock_facility,
+    lock_hold,
+    lock_open_transfer_holds,
+    lock_placement,
+)
 from broker.services.matching import match
 from broker.services.notifications import FACILITY, HOTLINE, notify
 from broker.services.police import identity_carry, identity_check, identity_record
@@ -50,20 +69,6 @@ def effective_state(hold: Hold, now: datetime) -> str:
     if hold.state == OPEN and hold.expires_at <= now:
         return EXPIRED
     return hold.state
-
-
-def _locked_facility(session: Session, facility_id: int) -> Facility:
-    row = session.exec(select(Facility).where(Facility.id == facility_id).with_for_update()).first()
-    if row is None:
-        raise NotFound(f"no facility with id {facility_id}")
-    return row
-
-
-def _locked_hold(session: Session, hold_id: str) -> Hold:
-    hold = session.exec(select(Hold).where(Hold.id == hold_id).with_for_update()).first()
-    if hold is None:
-        raise NotFound(f"no hold with id {hold_id}")
-    return hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,7 @@ def hold_create(
     case this counsellor counted as unmet today is met now."""
     ttl = _ttl(ttl_minutes, limits)
     check_regions(request, rules)
-    facility = _locked_facility(session, facility_id)
+    facility = lock_facility(session, facility_id)
     need = Places(1, request.family.persons)
     held = held_places(session=session, now=now, facility_ids=[facility_id]).get(
         facility_id, Places(0, 0)
@@ -206,7 +211,8 @@ def _stay_history(
 def end_stay(
     session: Session, placement: Placement, *, state: str, reason: str, now: datetime
 ) -> None:
-    facility = _locked_facility(session, placement.facility_id)
+    """End a stay that the caller has locked, with its facility: the places come back."""
+    facility = lock_facility(session, placement.facility_id)
     freed = after_departure(
         Places(facility.reported_free_units, facility.reported_free_beds),
         Places(placement.units, placement.beds),
@@ -216,6 +222,30 @@ def end_stay(
     placement.state, placement.ended_at, placement.end_reason = state, now, reason
     session.add(facility)
     session.add(placement)
+
+
+def close_pending_transfers(
+    session: Session, placement: Placement, *, actor: Principal, now: datetime, why: str
+) -> list[str]:
+    """Release the stay's open transfer hold (the stay ended, or an evacuation takes over),
+    so that it stops holding a unit at the target. The stay must be locked already."""
+    closed: list[str] = []
+    for hold in lock_open_transfer_holds(session, placement.id):
+        expired = hold.expires_at <= now
+        hold.state, hold.closed_at = (EXPIRED if expired else RELEASED), now
+        session.add(hold)
+        closed.append(hold.id)
+        if not expired:
+            audit_record(
+                session=session,
+                now=now,
+                actor=actor,
+                action=AuditAction.HOLD_RELEASE,
+                subject_type="hold",
+                subject_id=hold.id,
+                detail={"facility_id": hold.facility_id, "why": why},
+            )
+    return closed
 
 
 def hold_confirm(
@@ -236,31 +266,47 @@ def hold_confirm(
         if identity_key is None:
             raise ConfigurationError("no identity key to hash the resident's identity with")
         identity_check(full_name=identity.full_name, birth_date=identity.birth_date, now=now)
-    hold = _locked_hold(session, hold_id)
-    ensure_own_facility(actor, hold.facility_id)
+    # The hold's facility and transfer source never change, so they may be read before the
+    # locks; the lock order (stay, hold, facilities) is then the same as every other write's.
+    peek = session.get(Hold, hold_id)
+    if peek is None:
+        raise NotFound(f"no hold with id {hold_id}")
+    ensure_own_facility(actor, peek.facility_id)
+    previous = (
+        lock_placement(session, peek.transfer_from_placement_id)
+        if peek.transfer_from_placement_id is not None
+        else None
+    )
+    hold = lock_hold(session, hold_id)
     state = effective_state(hold, now)
     if state != OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be confirmed")
-    facility = _locked_facility(session, hold.facility_id)
-    previous: Placement | None = None
-    if hold.transfer_from_placement_id is not None:
-        previous = session.get(Placement, hold.transfer_from_placement_id)
-        if previous is None or previous.state != "active":
-            raise Conflict(
-                "the resident to be transferred is no longer staying at the first facility"
-            )
+    if previous is not None and previous.state != ACTIVE:
+        raise Conflict("the resident to be transferred is no longer staying at the first facility")
+    locked = lock_facilities(
+        session, [hold.facility_id] + ([previous.facility_id] if previous else [])
+    )
+    facility = locked[hold.facility_id]
+    staying = staying_places(session=session, facility_id=hold.facility_id)
+    if staying.units + hold.units > facility.total_units:
+        raise Conflict(
+            f"{facility.name} has all its {facility.total_units} units taken by families "
+            "staying there; record a departure first"
+        )
     rule = rules.kind(facility.kind)
     history = _stay_history(session, hold.transfer_from_placement_id, rules, now)
     prior = prior_days_on_clock(rule.stay_clock, history)
+    placement_id = uuid.uuid4().hex
     placement = Placement(
-        id=uuid.uuid4().hex,
+        id=placement_id,
         case_code=_new_case_code(session),
+        case_id=(previous.case_id or previous.id) if previous else placement_id,
         facility_id=hold.facility_id,
         hold_id=hold.id,
         request=hold.request,
         units=hold.units,
         beds=hold.beds,
-        state="active",
+        state=ACTIVE,
         started_at=now,
         prior_days=prior,
         limit_at=stay_limit(rule, now, prior),
@@ -272,9 +318,10 @@ def hold_confirm(
     )
     facility.reported_free_units, facility.reported_free_beds = arrived.units, arrived.beds
     hold.state, hold.closed_at = CONFIRMED, now
-    session.add_all([facility, hold, placement])
     if previous is not None:
+        # ended before the new stay is written: a case has one active stay at every flush
         end_stay(session, previous, state="transferred", reason="transferred", now=now)
+    session.add_all([facility, hold, placement])
     session.flush()
     if identity is not None and identity_key is not None:
         identity_record(
@@ -318,7 +365,7 @@ def hold_decline(
             f"The note can be at most {MAX_DECLINE_NOTE} characters long.",
             details=[{"field": "note", "message": f"at most {MAX_DECLINE_NOTE} characters"}],
         )
-    hold = _locked_hold(session, hold_id)
+    hold = lock_hold(session, hold_id)
     ensure_own_facility(actor, hold.facility_id)
     state = effective_state(hold, now)
     if state != OPEN:
@@ -341,7 +388,7 @@ def hold_decline(
 def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datetime) -> Hold:
     if actor.role is not Role.COUNSELLOR:
         raise PermissionDenied("only counsellors release holds")
-    hold = _locked_hold(session, hold_id)
+    hold = lock_hold(session, hold_id)
     state = effective_state(hold, now)
     if state != OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be released")
@@ -362,9 +409,7 @@ def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datet
 def holds_expire(*, session: Session, now: datetime) -> list[str]:
     """Close every open hold past its expiry for good (reads already treat them as expired),
     and tell the facility and the hotline (the counsellor who made it)."""
-    expired = session.exec(
-        select(Hold).where(Hold.state == OPEN, Hold.expires_at <= now).with_for_update()
-    ).all()
+    expired = lock_expired_holds(session, now)
     for hold in expired:
         hold.state, hold.closed_at = EXPIRED, now
         session.add(hold)
@@ -407,27 +452,24 @@ def transfer_hold_create(
     emergency: bool = False,
 ) -> tuple[Hold, Facility]:
     """Start a transfer: a hold at the target, for the resident's family and needs.
-    An ``emergency`` move (evacuation) may go to any tier; the hard rules still apply."""
-    placement = session.get(Placement, placement_id)
-    if placement is None:
-        raise NotFound(f"no placement with id {placement_id}")
+    An ``emergency`` move (evacuation) may go to any tier, and takes over from a transfer
+    already on its way; the hard rules still apply."""
+    placement = lock_placement(session, placement_id)
     if actor.role is Role.SHELTER_STAFF:
         ensure_own_facility(actor, placement.facility_id)
-    if placement.state != "active":
+    if placement.state != ACTIVE:
         raise Conflict(
             f"this placement is {placement.state}; only a current stay can be transferred"
         )
     if target_facility_id == placement.facility_id:
         raise InvalidInput("the target is the facility the family is already in")
-    pending = session.exec(
-        select(Hold).where(
-            Hold.transfer_from_placement_id == placement_id,
-            Hold.state == OPEN,
-            Hold.expires_at > now,
-        )
-    ).first()
-    if pending is not None:
+    pending = [
+        hold for hold in lock_open_transfer_holds(session, placement_id) if hold.expires_at > now
+    ]
+    if pending and not emergency:
         raise Conflict("a transfer of this resident is already on hold; release it first")
+    # an expired one still marked open, or one an evacuation takes over from
+    close_pending_transfers(session, placement, actor=actor, now=now, why="evacuation")
     source = session.get(Facility, placement.facility_id)
     target = session.get(Facility, target_facility_id)
     if target is None:

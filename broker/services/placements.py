@@ -1,4 +1,8 @@
-"""Stays: residents by case code with their stay clock, and departures."""
+"""Stays: residents by case code with their stay clock, and departures.
+
+A departure locks the stay, then its open transfer hold, then its facility (the order of
+``broker.services.locks``), so it cannot race a transfer's confirmation into two endings.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from broker.domain.audit_chain import AuditAction
 from broker.domain.stay import days_left
 from broker.errors import Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
-from broker.services.holds import end_stay
+from broker.services.availability import ACTIVE
+from broker.services.holds import close_pending_transfers, end_stay
+from broker.services.locks import lock_placement
 
 DEPARTURE_REASONS = {
     "independent_housing": "moved to housing of her own",
@@ -71,14 +77,12 @@ def placement_depart(
             f"reason must be one of: {', '.join(DEPARTURE_REASONS)}",
             details=[{"field": "reason", "message": "not in the catalogue"}],
         )
-    placement = session.exec(
-        select(Placement).where(Placement.id == placement_id).with_for_update()
-    ).first()
-    if placement is None:
-        raise NotFound(f"no placement with id {placement_id}")
+    placement = lock_placement(session, placement_id)
     ensure_own_facility(actor, placement.facility_id)
-    if placement.state != "active":
+    if placement.state != ACTIVE:
         raise Conflict(f"this stay has already ended ({placement.state})")
+    # a transfer on its way would otherwise keep a unit at the target until it expired
+    close_pending_transfers(session, placement, actor=actor, now=now, why="departed")
     end_stay(session, placement, state="departed", reason=reason, now=now)
     session.flush()
     audit_record(
@@ -103,7 +107,7 @@ def residents(
     rows = session.exec(
         select(Placement, Facility)
         .join(Facility, Facility.id == Placement.facility_id)  # type: ignore[arg-type]
-        .where(Placement.facility_id == facility_id, Placement.state == "active")
+        .where(Placement.facility_id == facility_id, Placement.state == ACTIVE)
         .order_by(col(Placement.limit_at), col(Placement.case_code))
     ).all()
     return [_resident(placement, facility, now) for placement, facility in rows]

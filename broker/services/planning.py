@@ -23,8 +23,9 @@ from broker.domain.requests import check_regions, request_from_json, request_to_
 from broker.domain.rules import Rules
 from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
-from broker.services.availability import facility_states
+from broker.services.availability import ACTIVE, facility_states
 from broker.services.holds import HoldLimits, hold_create, transfer_hold_create
+from broker.services.locks import lock_facilities, lock_placements
 from solver.instance import PlacementRequest
 from solver.plans import Demand, Plan, PlanInstance, solve
 from solver.transfers import SAME_HOUSE_REASON, TransferTargets
@@ -154,7 +155,7 @@ def _active_placements(session: Session, *where: Any) -> list[tuple[Placement, F
         session.exec(
             select(Placement, Facility)
             .join(Facility, Facility.id == Placement.facility_id)  # type: ignore[arg-type]
-            .where(Placement.state == "active", *where)
+            .where(Placement.state == ACTIVE, *where)
             .order_by(col(Placement.limit_at), col(Placement.id))
         ).all()
     )
@@ -287,6 +288,13 @@ def plan_apply(
         raise NotFound(f"no plan with id {plan_id}")
     if record.state != PROPOSED:
         raise Conflict(f"this plan is already {record.state}")
+    # every stay and facility of the plan locked up front, in the one order of
+    # broker.services.locks, so that a plan never waits on a row while holding another
+    # that a single hold, confirmation or departure could be waiting on in reverse
+    lock_placements(
+        session, [item["placement_id"] for item in record.items if "placement_id" in item]
+    )
+    lock_facilities(session, [item["facility_id"] for item in record.items])
     holds: list[AppliedHold] = []
     changed: list[dict[str, Any]] = []
     for item in record.items:
