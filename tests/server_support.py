@@ -71,8 +71,12 @@ class BrokerServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def problems(self) -> list[str]:
-        """Log lines other than routine information."""
-        return [line for line in self.log().splitlines() if line and not line.startswith("INFO")]
+        """Log lines other than routine information and the start-up line."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if line and not line.startswith(("INFO", "broker serving at"))
+        ]
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler, no commit of anything in flight."""

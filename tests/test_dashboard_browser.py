@@ -61,8 +61,10 @@ def _history(url: str, today: date) -> None:
                             closed_at=_at(day, 10),
                         )
                         ended = end < today
+                        placement_id = uuid.uuid4().hex
                         placement = Placement(
-                            id=uuid.uuid4().hex,
+                            id=placement_id,
+                            case_id=placement_id,
                             case_code=f"T{len(stays):04d}-HIST",
                             facility_id=facility.id,
                             hold_id=hold.id,
