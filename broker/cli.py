@@ -265,13 +265,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     _require_schema(settings)
     host, port = args.host or settings.host, args.port or settings.port
-    print(f"broker serving at http://{host}:{port}  (mode: {settings.mode})", flush=True)
     scheduler = None
+    jobs = "off (BROKER_SCHEDULER=off)"
     if settings.scheduler:
         from broker.jobs import build_scheduler
 
-        scheduler = build_scheduler(_job_runner(settings))
+        runner = _job_runner(settings)
+        scheduler = build_scheduler(runner)
         scheduler.start()
+        jobs = f"on, as {runner.name}"
+    print(
+        f"broker serving at http://{host}:{port}  (mode: {settings.mode}; scheduled jobs: {jobs})",
+        flush=True,
+    )
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
