@@ -225,27 +225,38 @@ def end_stay(
 
 
 def close_pending_transfers(
-    session: Session, placement: Placement, *, actor: Principal, now: datetime, why: str
-) -> list[str]:
+    session: Session,
+    placement: Placement,
+    *,
+    actor: Principal,
+    now: datetime,
+    why: str,
+    locked: list[Hold] | None = None,
+) -> None:
     """Release the stay's open transfer hold (the stay ended, or an evacuation takes over),
-    so that it stops holding a unit at the target. The stay must be locked already."""
-    closed: list[str] = []
-    for hold in lock_open_transfer_holds(session, placement.id):
-        expired = hold.expires_at <= now
-        hold.state, hold.closed_at = (EXPIRED if expired else RELEASED), now
-        session.add(hold)
-        closed.append(hold.id)
-        if not expired:
-            audit_record(
-                session=session,
-                now=now,
-                actor=actor,
-                action=AuditAction.HOLD_RELEASE,
-                subject_type="hold",
-                subject_id=hold.id,
-                detail={"facility_id": hold.facility_id, "why": why},
-            )
-    return closed
+    so that it stops holding a unit at the target; one already past its expiry is closed
+    as expired. The stay must be locked already; ``locked`` are its open transfer holds
+    when the caller has locked them."""
+    for hold in lock_open_transfer_holds(session, placement.id) if locked is None else locked:
+        if hold.expires_at <= now:
+            hold.state, hold.closed_at = EXPIRED, now
+            session.add(hold)
+        else:
+            _release(session, hold, actor=actor, now=now, why=why)
+
+
+def _release(session: Session, hold: Hold, *, actor: Principal, now: datetime, why: str) -> None:
+    hold.state, hold.closed_at = RELEASED, now
+    session.add(hold)
+    audit_record(
+        session=session,
+        now=now,
+        actor=actor,
+        action=AuditAction.HOLD_RELEASE,
+        subject_type="hold",
+        subject_id=hold.id,
+        detail={"facility_id": hold.facility_id, "why": why},
+    )
 
 
 def hold_confirm(
@@ -392,17 +403,7 @@ def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datet
     state = effective_state(hold, now)
     if state != OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be released")
-    hold.state, hold.closed_at = RELEASED, now
-    session.add(hold)
-    audit_record(
-        session=session,
-        now=now,
-        actor=actor,
-        action=AuditAction.HOLD_RELEASE,
-        subject_type="hold",
-        subject_id=hold.id,
-        detail={"facility_id": hold.facility_id},
-    )
+    _release(session, hold, actor=actor, now=now, why="counsellor")
     return hold
 
 
@@ -463,13 +464,13 @@ def transfer_hold_create(
         )
     if target_facility_id == placement.facility_id:
         raise InvalidInput("the target is the facility the family is already in")
-    pending = [
-        hold for hold in lock_open_transfer_holds(session, placement_id) if hold.expires_at > now
-    ]
-    if pending and not emergency:
+    open_transfers = lock_open_transfer_holds(session, placement_id)
+    if not emergency and any(hold.expires_at > now for hold in open_transfers):
         raise Conflict("a transfer of this resident is already on hold; release it first")
     # an expired one still marked open, or one an evacuation takes over from
-    close_pending_transfers(session, placement, actor=actor, now=now, why="evacuation")
+    close_pending_transfers(
+        session, placement, actor=actor, now=now, why="evacuation", locked=open_transfers
+    )
     source = session.get(Facility, placement.facility_id)
     target = session.get(Facility, target_facility_id)
     if target is None:
