@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +26,15 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 import broker.jobs as jobs
 from broker.crypto import Passwords
 from broker.db.engine import make_engine, unit_of_work
+from broker.db.migrate import upgrade
 from broker.services.accounts import user_create
 from broker.settings import Settings, load_settings
-from tests.conftest import PASSWORD, _truncate_postgres, facility_body
+from tests.conftest import PASSWORD, POSTGRES_SERVER_URL, _truncate_postgres, facility_body
 from tests.integrity_support import assert_consistent
 from tests.placement_support import family
 from tests.server_support import BrokerServer
@@ -54,6 +57,31 @@ REQUEST_TIMEOUT = 60.0
 def database(postgres_database: str) -> str:
     _truncate_postgres(postgres_database)
     return postgres_database
+
+
+@pytest.fixture
+def own_database() -> Iterator[str]:
+    """A database no other test has touched: PostgreSQL's per-table insert counters then
+    count this test's schedulers alone (a connection of an earlier test may report its
+    counts seconds after that test ended)."""
+    server = make_engine(POSTGRES_SERVER_URL, pool_size=1).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    name = f"broker_sched_{uuid.uuid4().hex[:10]}"
+    with server.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = (
+        sa.engine.make_url(POSTGRES_SERVER_URL)
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.engine.dispose()
 
 
 def start_together(servers: Sequence[BrokerServer]) -> None:
@@ -320,8 +348,9 @@ def attempted_claims(settings: Settings) -> int:
 
 
 def test_two_serve_processes_with_schedulers_run_each_tick_once(
-    database: str, tmp_path: Path, record_property: RecordProperty
+    own_database: str, tmp_path: Path, record_property: RecordProperty
 ) -> None:
+    database = own_database
     settings = Settings(database_url=database)
     intervals = {
         job: spec.every_seconds for job, spec in jobs.JOBS.items() if spec.every_seconds is not None
