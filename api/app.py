@@ -31,6 +31,7 @@ from api.controllers.system import AuthController, ReferenceController, health
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.guards import authorize, public
+from api.headers import security_headers_hook
 from api.state import BrokerState, Clock, system_clock
 from api.strict_body import check_strict_json_body
 from api.views import PAGE_HANDLERS
@@ -124,6 +125,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             static_router,
         ],
         guards=[authorize],
+        before_send=[security_headers_hook(settings)],
         before_request=check_strict_json_body,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -135,8 +137,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         ),
         csrf_config=CSRFConfig(
             secret=settings.token_secret,
+            # validate() has forced secure cookies in production
             cookie_secure=settings.secure_cookies,
             cookie_samesite="strict",
+            # forms carry the token in a hidden field; no script needs to read the cookie
+            cookie_httponly=True,
             # The JSON API authenticates with bearer headers only, which a browser never
             # sends on its own, so cross-site forgery cannot reach it.
             exclude=["/api/", "/health", "/schema"],

@@ -5,11 +5,15 @@ wrong; HTML pages get the error page, or the login page when a sign-in is needed
 
     broker.errors.BrokerError subclasses   their own status (422, 401, 403, 404, 409, 429)
     litestar ValidationException           422 the body does not fit the schema
-    litestar ClientException               400 malformed JSON or parameters
+    litestar ClientException               400 malformed JSON or parameters, JSON nested
+                                           too deep (api.strict_body)
     litestar HTTPException (others)        its status (404 no route, 405, 413 too large ...)
     sqlalchemy IntegrityError              409 the database refused an impossible state (a
                                            second stay for one case, a hold confirmed twice):
                                            a concurrent change won; nothing was written
+    sqlalchemy DataError                   422 the database refused a value (out of range, a
+                                           NUL in text); the input checks refuse these
+                                           first, this is the net behind them
     sqlalchemy OperationalError,           503 the database is busy, unreachable or restarting;
       InterfaceError, or a lost connection     nothing was changed, try again
     anything else                          500 with a fixed message; only the exception's
@@ -27,7 +31,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from broker.errors import BrokerError
 
@@ -131,8 +135,8 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
 
 
 def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
-    """Errors raised by the database driver: a constraint (409), the database gone or busy
-    (503), anything else unexpected (500)."""
+    """Errors raised by the database driver: a constraint (409), a value the database cannot
+    hold (422), the database gone or busy (503), anything else unexpected (500)."""
     if isinstance(exc, IntegrityError):
         log.warning(
             "integrity refusal on %s %s: %s",
@@ -146,6 +150,21 @@ def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> 
             code="conflict",
             message="this changed at the same moment by another request; nothing was "
             "changed, reload and try again",
+        )
+    if isinstance(exc, DataError):
+        # the value itself is not logged: it is the caller's input and may be personal
+        log.warning(
+            "database refused a value on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+        )
+        return _render(
+            request,
+            status=422,
+            code="invalid_input",
+            message="a value in the request is out of range or cannot be stored; nothing "
+            "was changed",
         )
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return database_busy_handler(request, exc)

@@ -2,6 +2,11 @@
 
 No response struct here has an address field except :class:`AddressBody`, which only the
 address endpoint returns.
+
+Every value a request may carry is bounded here, so that nothing out of range reaches the
+database (PostgreSQL's ``integer`` ends at 2**31 - 1 and its text cannot hold NUL): ids
+are :data:`DbId`, counts are capped, and no string may hold a control character (free
+text may hold line breaks and tabs). The bounds are part of the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -15,10 +20,21 @@ from msgspec import UNSET, Meta, UnsetType
 from broker.domain.rules import FacilityKind
 from broker.services.holds import MAX_DECLINE_NOTE
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Text = Annotated[str, Meta(min_length=1, max_length=1000)]
+# The largest id a row can have: ids are PostgreSQL ``integer`` columns.
+MAX_ID = 2**31 - 1
+# No C0 or C1 control character and no DEL: a screen, a terminal or a log would show them
+# as nothing, or act on them, and PostgreSQL refuses NUL outright. Python's ``$`` also
+# matches before a final newline; ``(?!\n)`` closes that gap and means nothing to the
+# ECMA-262 regexes of the OpenAPI document, where ``$`` is already the very end.
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$(?!\n)"
+# The same, but free text written by a person may keep its tabs and line breaks.
+NO_CONTROL_BUT_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+
+DbId = Annotated[int, Meta(ge=1, le=MAX_ID)]
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_CONTROL)]
+Text = Annotated[str, Meta(min_length=1, max_length=1000, pattern=NO_CONTROL_BUT_LINES)]
 Count = Annotated[int, Meta(ge=0, le=1_000_000)]
-Language = Annotated[str, Meta(min_length=2, max_length=3)]
+Language = Annotated[str, Meta(min_length=2, max_length=3, pattern=NO_CONTROL)]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True):
@@ -26,7 +42,8 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Credentials(Strict):
-    username: Annotated[str, Meta(min_length=1, max_length=80)]
+    username: Annotated[str, Meta(min_length=1, max_length=80, pattern=NO_CONTROL)]
+    # never stored or looked up, only hashed: any character the account was given counts
     password: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
@@ -113,7 +130,7 @@ class CapacityReportOut(msgspec.Struct):
 
 
 class AddressBody(Strict):
-    address: Annotated[str, Meta(min_length=1, max_length=500)]
+    address: Annotated[str, Meta(min_length=1, max_length=500, pattern=NO_CONTROL_BUT_LINES)]
 
 
 class RegionOut(msgspec.Struct):
@@ -139,7 +156,7 @@ class HealthOut(msgspec.Struct):
 # --- matching, holds, placements ---------------------------------------------------------
 
 Sex = Literal["female", "male", "f", "m"]
-RegionName = Annotated[str, Meta(min_length=1, max_length=80)]
+RegionName = Annotated[str, Meta(min_length=1, max_length=80, pattern=NO_CONTROL)]
 
 
 class PersonIn(Strict):
@@ -179,7 +196,7 @@ class MatchIn(FamilyRequest):
 
 
 class HoldIn(FamilyRequest, kw_only=True):
-    facility_id: Annotated[int, Meta(ge=1)]
+    facility_id: DbId
     ttl_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | None = None
 
 
@@ -237,7 +254,7 @@ class HoldOut(msgspec.Struct):
 class IdentityIn(Strict):
     """Kept only as a keyed hash; the name itself is never stored or logged."""
 
-    full_name: Annotated[str, Meta(min_length=1, max_length=200)]
+    full_name: Name
     birth_date: date
     police_confirmation_consent: bool
 
@@ -256,7 +273,9 @@ class ConfirmOut(msgspec.Struct):
 
 class DeclineIn(Strict):
     reason: Literal["no_place", "risk_too_high", "family_composition", "other"]
-    note: Annotated[str, Meta(max_length=MAX_DECLINE_NOTE)] | None = None
+    note: Annotated[str, Meta(max_length=MAX_DECLINE_NOTE, pattern=NO_CONTROL_BUT_LINES)] | None = (
+        None
+    )
 
 
 class ResidentOut(msgspec.Struct):
@@ -288,7 +307,7 @@ class DepartIn(Strict):
 
 
 class TransferIn(Strict):
-    facility_id: Annotated[int, Meta(ge=1)]
+    facility_id: DbId
     ttl_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | None = None
 
 
@@ -315,7 +334,7 @@ class TransferPlanIn(Strict):
 
 
 class EvacuationPlanIn(Strict):
-    facility_id: Annotated[int, Meta(ge=1)]
+    facility_id: DbId
 
 
 class PlanItemOut(msgspec.Struct):
@@ -363,9 +382,9 @@ class PlanAppliedOut(msgspec.Struct):
 
 
 class InquiryIn(Strict):
-    full_name: Annotated[str, Meta(min_length=1, max_length=200)]
+    full_name: Name
     birth_date: date
-    case_reference: Annotated[str, Meta(min_length=1, max_length=80)]
+    case_reference: Annotated[str, Meta(min_length=1, max_length=80, pattern=NO_CONTROL)]
 
 
 class InquiryOut(msgspec.Struct):
@@ -408,7 +427,7 @@ class AuditPageOut(msgspec.Struct):
 
 
 class WebhookIn(Strict):
-    url: Annotated[str, Meta(max_length=500)] | None
+    url: Annotated[str, Meta(max_length=500, pattern=NO_CONTROL)] | None
 
 
 class WebhookOut(msgspec.Struct):

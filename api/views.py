@@ -35,7 +35,15 @@ from broker.domain.access import ALL_ROLES, Principal, Role
 from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import FacilityKind, RiskLevel
-from broker.errors import BrokerError, Conflict, InvalidInput, RateLimited
+from broker.errors import (
+    BrokerError,
+    Conflict,
+    InvalidInput,
+    OtpInvalid,
+    RateLimited,
+    SecondFactorNotEnrolled,
+    SignInFailed,
+)
 from broker.services import (
     accounts,
     capacity,
@@ -104,35 +112,128 @@ async def root(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect(home_for(principal) if isinstance(principal, Principal) else "/login")
 
 
+PENDING_COOKIE = "broker_signin"
+WRONG_PASSWORD = "Wrong username or password."
+WRONG_CODE = "That code is wrong, has expired or was used already."
+SIGN_IN_EXPIRED = "The sign-in has expired. Enter your username and password again."
+NOT_ENROLLED = (
+    "This account has no second factor, which this broker requires. "
+    "Ask an administrator to enrol one, then sign in with its code."
+)
+
+
+def _pending_cookie(broker: Broker, value: str, *, max_age: int) -> Cookie:
+    """Carries a sign-in whose password was right to the form that asks for its code. It
+    opens nothing by itself, and lives only on the sign-in page."""
+    return Cookie(
+        key=PENDING_COOKIE,
+        value=value,
+        max_age=max_age,
+        httponly=True,
+        secure=broker.settings.secure_cookies,
+        samesite="strict",
+        path="/login",
+    )
+
+
+def _login_form(
+    *,
+    step: str = "password",
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    cookies: list[Cookie] | None = None,
+) -> Template:
+    return Template(
+        "login.html",
+        context={"error": error, "username": username, "step": step},
+        status_code=status_code,
+        headers=headers,
+        cookies=cookies,
+    )
+
+
+def _signed_in(broker: Broker, signed_in: accounts.SignedIn) -> Redirect:
+    return Redirect(
+        home_for(signed_in.principal),
+        status_code=303,
+        cookies=[
+            _session_cookie(broker, signed_in.token, max_age=int(broker.token_ttl.total_seconds())),
+            _pending_cookie(broker, "", max_age=0),
+        ],
+    )
+
+
 @get("/login", opt=public(via="cookie"))
 async def login_page() -> Template:
-    return Template("login.html", context={"error": None, "username": ""})
+    return _login_form()
 
 
 @post("/login", opt=public(via="cookie"), sync_to_thread=True)
-def login_submit(data: Form, db: DbSession, broker: Broker, now: Now) -> Template | Redirect:
+def login_submit(
+    request: Request[Any, Any, Any], data: Form, db: DbSession, broker: Broker, now: Now
+) -> Template | Redirect:
+    """Step one takes the username and password; an account with a second factor is then
+    asked for its code (step two, ``step=code``). Refusals are counted and audited, so they
+    are answered, not raised, and the request's unit of work commits them."""
+    policy = accounts.SignInPolicy.from_settings(broker.settings)
+    client = request.client.host if request.client else None
     username = data.get("username", "")[:80]
-    issued = accounts.login(
-        session=db,
-        passwords=broker.passwords,
-        token_secret=broker.settings.token_secret_bytes,
-        username=username,
-        password=data.get("password", "")[:200],
-        now=now,
-        ttl=broker.token_ttl,
-    )
-    if issued is None:
-        return Template(
-            "login.html",
-            context={"error": "Wrong username or password.", "username": username},
-            status_code=401,
+    try:
+        if data.get("step") == "code":
+            signed_in = accounts.sign_in_second_step(
+                session=db,
+                token_secret=broker.settings.token_secret_bytes,
+                policy=policy,
+                pending_token=request.cookies.get(PENDING_COOKIE, ""),
+                otp=data.get("code", "")[:40],
+                client=client,
+                now=now,
+            )
+            return _signed_in(broker, signed_in)
+        outcome = accounts.sign_in(
+            session=db,
+            passwords=broker.passwords,
+            token_secret=broker.settings.token_secret_bytes,
+            policy=policy,
+            username=username,
+            password=data.get("password", "")[:200],
+            otp=None,
+            client=client,
+            now=now,
+            page=True,
         )
-    token, principal = issued
-    return Redirect(
-        home_for(principal),
-        status_code=303,
-        cookies=[_session_cookie(broker, token, max_age=int(broker.token_ttl.total_seconds()))],
-    )
+    except RateLimited as problem:
+        seconds = problem.retry_after_seconds or 1
+        return _login_form(
+            error=f"Too many failed sign-ins. Try again in {accounts.wait_text(seconds)}.",
+            username=username,
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
+    except OtpInvalid:
+        return _login_form(step="code", error=WRONG_CODE, status_code=401)
+    except SecondFactorNotEnrolled:
+        return _login_form(error=NOT_ENROLLED, username=username, status_code=403)
+    except SignInFailed:
+        if data.get("step") == "code":
+            return _login_form(
+                error=SIGN_IN_EXPIRED,
+                status_code=401,
+                cookies=[_pending_cookie(broker, "", max_age=0)],
+            )
+        return _login_form(error=WRONG_PASSWORD, username=username, status_code=401)
+    if isinstance(outcome, accounts.SecondFactorPending):
+        return _login_form(
+            step="code",
+            cookies=[
+                _pending_cookie(
+                    broker, outcome.token, max_age=int(accounts.PENDING_TTL.total_seconds())
+                )
+            ],
+        )
+    return _signed_in(broker, outcome)
 
 
 def _undo(db: Session, problem: BrokerError) -> None:

@@ -5,6 +5,11 @@
     broker demo
     broker seed-synthetic --facilities N --seed S
     broker users create --username U --role R [--facility ID ...] --password-stdin
+    broker users mfa enable --username U [--replace]   (prints the otpauth:// URI and the
+                                                       recovery codes, once)
+    broker users mfa disable --username U
+    broker users unlock --username U          (ends a sign-in lock or throttle)
+    broker users revoke --username U          (ends every session, token and API key)
     broker keys create --username U [--label L]
     broker audit verify
     broker jobs list
@@ -106,7 +111,7 @@ def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
-    from broker.services.accounts import user_create
+    from broker.services.accounts import common_passwords, user_create
 
     password = None
     if args.password_stdin:
@@ -123,10 +128,84 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
                 password=password,
                 facility_ids=args.facility or [],
                 now=_now(),
+                refused_passwords=common_passwords(settings.data_dir),
             )
     finally:
         engine.dispose()
     print(f"created user {principal.username} ({principal.role.value}) with id {principal.user_id}")
+    return 0
+
+
+def cmd_users_mfa_enable(settings: Settings, args: argparse.Namespace) -> int:
+    from broker.services.accounts import mfa_enable
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
+            enrolment = mfa_enable(
+                session=session,
+                token_secret=settings.token_secret_bytes,
+                username=args.username,
+                now=_now(),
+                replace=args.replace,
+            )
+    finally:
+        engine.dispose()
+    print("Add this to the authenticator app (shown once; the broker keeps it encrypted):")
+    print(f"  {enrolment.uri}")
+    print("Recovery codes, each valid once in place of a code (shown once; keep them apart")
+    print("from the phone):")
+    for code in enrolment.recovery_codes:
+        print(f"  {code}")
+    return 0
+
+
+def cmd_users_mfa_disable(settings: Settings, args: argparse.Namespace) -> int:
+    from broker.services.accounts import mfa_disable
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
+            mfa_disable(session=session, username=args.username, now=_now())
+    finally:
+        engine.dispose()
+    print(f"second factor of {args.username} removed")
+    return 0
+
+
+def cmd_users_unlock(settings: Settings, args: argparse.Namespace) -> int:
+    from broker.services.accounts import unlock
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
+            had = unlock(
+                session=session,
+                token_secret=settings.token_secret_bytes,
+                username=args.username,
+                now=_now(),
+            )
+    finally:
+        engine.dispose()
+    state = "its failed sign-ins are forgotten" if had else "it had no failed sign-ins"
+    print(f"{args.username} unlocked: {state}")
+    return 0
+
+
+def cmd_users_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from broker.services.accounts import revoke_all
+
+    _require_schema(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
+            count = revoke_all(session=session, username=args.username, now=_now())
+    finally:
+        engine.dispose()
+    print(f"{args.username}: {count} sessions, tokens and API keys revoked")
     return 0
 
 
@@ -320,6 +399,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     create.set_defaults(run=cmd_users_create)
+    mfa = users.add_parser("mfa", help="the second factor (TOTP)").add_subparsers(
+        dest="mfa_command", required=True
+    )
+    mfa_enable = mfa.add_parser(
+        "enable", help="enrol: print the otpauth:// URI and ten recovery codes, once"
+    )
+    mfa_enable.add_argument("--username", required=True)
+    mfa_enable.add_argument(
+        "--replace", action="store_true", help="replace an existing second factor"
+    )
+    mfa_enable.set_defaults(run=cmd_users_mfa_enable)
+    mfa_disable = mfa.add_parser("disable", help="remove the second factor and recovery codes")
+    mfa_disable.add_argument("--username", required=True)
+    mfa_disable.set_defaults(run=cmd_users_mfa_disable)
+    unlock = users.add_parser("unlock", help="end the account's sign-in lock or throttle")
+    unlock.add_argument("--username", required=True)
+    unlock.set_defaults(run=cmd_users_unlock)
+    revoke = users.add_parser("revoke", help="end every session, token and API key")
+    revoke.add_argument("--username", required=True)
+    revoke.set_defaults(run=cmd_users_revoke)
 
     keys = commands.add_parser("keys", help="API keys for machine clients").add_subparsers(
         dest="keys_command", required=True

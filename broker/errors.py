@@ -7,10 +7,16 @@ and never carry an address, a name or any other protected value.
     BrokerError                     (500 when it escapes unmapped)
     ├── InvalidInput                422  the request is well-formed but breaks a rule
     ├── Unauthenticated             401  no valid credentials
+    │   └── SignInFailed            401  a counted, audited sign-in failure
+    │       ├── OtpRequired         401  the account has a second factor; no code was sent
+    │       └── OtpInvalid          401  the code was wrong, used before, or out of time
     ├── PermissionDenied            403  authenticated, but this role or facility may not
+    │   └── SecondFactorNotEnrolled 403  production: enrol a second factor first
     ├── NotFound                    404  no such object (or not visible to the caller)
     ├── Conflict                    409  the state changed under the caller (last unit gone)
     ├── RateLimited                 429  too many requests of one kind from one account
+                                         (or too many failed sign-ins for an account or
+                                         from an address)
     └── ConfigurationError          --   refused at start-up: bad settings or rules file
 """
 
@@ -62,6 +68,38 @@ class Conflict(BrokerError):
 class RateLimited(BrokerError):
     status_code = 429
     code = "rate_limited"
+    keeps_trace = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        # sent as the Retry-After header where the caller can be told when to come back
+        self.retry_after_seconds = retry_after_seconds
+
+
+class SignInFailed(Unauthenticated):
+    """A sign-in refused after it was counted against the throttle and audited."""
+
+    keeps_trace = True
+
+
+class OtpRequired(SignInFailed):
+    code = "otp_required"
+
+
+class OtpInvalid(SignInFailed):
+    code = "otp_invalid"
+
+
+class SecondFactorNotEnrolled(PermissionDenied):
+    """Production refuses a human sign-in without a second factor (the refusal is audited)."""
+
+    code = "mfa_enrolment_required"
     keeps_trace = True
 
 

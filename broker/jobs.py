@@ -61,6 +61,7 @@ class JobContext:
     rules: Rules
     now: datetime
     client_factory: Callable[[], httpx.AsyncClient]
+    resolver: notifications.Resolver = notifications.system_resolver
 
     @property
     def audit_key(self) -> bytes:
@@ -117,6 +118,8 @@ def _notification_delivery(ctx: JobContext) -> dict[str, Any]:
         ),
         timeout=float(s.webhook_timeout_seconds),
         now=ctx.now,
+        policy=s.webhook_policy,
+        resolver=ctx.resolver,
     )
 
 
@@ -301,9 +304,18 @@ class Runner:
     clock: Clock
     client_factory: Callable[[], httpx.AsyncClient]
     name: str = field(default_factory=runner_name)
+    # how webhook host names are resolved at delivery; tests put their own here
+    resolver: notifications.Resolver = notifications.system_resolver
 
     def context(self) -> JobContext:
-        return JobContext(self.engine, self.settings, self.rules, self.clock(), self.client_factory)
+        return JobContext(
+            self.engine,
+            self.settings,
+            self.rules,
+            self.clock(),
+            self.client_factory,
+            self.resolver,
+        )
 
     def tick(self, job_id: str) -> JobOutcome:
         """The scheduled run: the tick's slot, shared with every other runner."""
@@ -358,4 +370,15 @@ def last_runs(engine: Engine) -> dict[str, LastRun]:
 
 
 def default_client_factory(settings: Settings) -> Callable[[], httpx.AsyncClient]:
-    return partial(httpx.AsyncClient, timeout=settings.webhook_timeout_seconds)
+    """Clients for webhook deliveries, which name the checked address in each request's URL
+    (see ``broker.services.notifications``). No proxy from the environment, which would do
+    its own resolving; no redirects; and no kept-alive connections, since a connection
+    verified for one receiver's name must not carry a request for another name that
+    happens to share its address."""
+    return partial(
+        httpx.AsyncClient,
+        timeout=settings.webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from broker.domain.identity import IdentityRetention
+from broker.domain.webhooks import TargetPolicy, TargetRefused, normalise_host, parse_target
 from broker.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,18 @@ class Settings:
     token_secret: str = field(default=DEMO_TOKEN_SECRET, repr=False)
     audit_key: str = field(default=DEMO_AUDIT_KEY, repr=False)
     stale_after_minutes: int = 24 * 60
-    token_ttl_minutes: int = 12 * 60
+    token_ttl_minutes: int = 12 * 60  # a login token's and a page session's whole lifetime
+    session_idle_minutes: int = 30  # a page session unused this long has ended
+    # sign-in throttling (per account and per client address): this many failures are free,
+    # then each try waits login_delay_seconds, doubled with every further failure; a streak
+    # ends login_window_minutes after its last failure or wait; at login_lock_after
+    # failures the account is locked for login_lock_minutes (or until `broker users unlock`)
+    login_free_failures: int = 5
+    login_address_free_failures: int = 5
+    login_window_minutes: int = 15
+    login_delay_seconds: int = 60
+    login_lock_after: int = 20
+    login_lock_minutes: int = 60
     max_body_bytes: int = 256 * 1024
     hold_ttl_default_minutes: int = 90
     hold_ttl_max_minutes: int = 240
@@ -92,6 +104,11 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: int = 60
     webhook_timeout_seconds: int = 10
+    # comma-separated host names; when set, webhooks may name only these hosts
+    webhook_allowed_hosts: str = ""
+    # lets webhooks reach 127.0.0.0/8 and ::1, for the demo's and the tests' local
+    # receivers; production refuses to start with it
+    webhook_allow_loopback: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -132,6 +149,16 @@ class Settings:
     def webhook_secret_bytes(self) -> bytes:
         return decode_key(self.webhook_secret, name="BROKER_WEBHOOK_SECRET")
 
+    @property
+    def webhook_policy(self) -> TargetPolicy:
+        """Where webhooks may point: https only in production; loopback only if allowed."""
+        hosts = (h.strip() for h in self.webhook_allowed_hosts.split(","))
+        return TargetPolicy(
+            https_only=self.is_production,
+            allow_loopback=self.webhook_allow_loopback,
+            allowed_hosts=frozenset(normalise_host(h)[0] for h in hosts if h),
+        )
+
     def validate(self) -> Settings:
         """Refuse unsafe or impossible settings; return self so calls can chain."""
         if self.mode not in {"demo", "production"}:
@@ -154,6 +181,11 @@ class Settings:
         for attr, name in _INT_FIELDS.items():
             if getattr(self, attr) <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer")
+        if self.login_lock_after <= max(self.login_free_failures, self.login_address_free_failures):
+            raise ConfigurationError(
+                "BROKER_LOGIN_LOCK_AFTER must exceed BROKER_LOGIN_FREE_FAILURES and "
+                "BROKER_LOGIN_ADDRESS_FREE_FAILURES"
+            )
         if self.hold_ttl_default_minutes > self.hold_ttl_max_minutes:
             raise ConfigurationError(
                 "BROKER_HOLD_TTL_DEFAULT_MINUTES must not exceed BROKER_HOLD_TTL_MAX_MINUTES"
@@ -162,10 +194,24 @@ class Settings:
             raise ConfigurationError(
                 "BROKER_INQUIRY_RECENT_DAYS must not exceed BROKER_IDENTITY_RETENTION_DAYS"
             )
-        if self.hotline_webhook_url and not self.hotline_webhook_url.startswith(
-            ("https://", "http://")
-        ):
-            raise ConfigurationError("BROKER_HOTLINE_WEBHOOK_URL must be an http(s) URL")
+        if self.is_production and self.webhook_allow_loopback:
+            raise ConfigurationError(
+                "BROKER_WEBHOOK_ALLOW_LOOPBACK is for the demo and tests; production refuses it"
+            )
+        try:
+            policy = self.webhook_policy
+        except TargetRefused as exc:
+            raise ConfigurationError(
+                "BROKER_WEBHOOK_ALLOWED_HOSTS must list host names, separated by commas"
+            ) from exc
+        if self.hotline_webhook_url:
+            # its name is resolved and checked at each delivery, as a facility's is
+            try:
+                parse_target(self.hotline_webhook_url, policy)
+            except TargetRefused as exc:
+                raise ConfigurationError(
+                    f"BROKER_HOTLINE_WEBHOOK_URL is refused: {exc.message}"
+                ) from exc
         if self.stale_escalate_after_minutes < self.stale_after_minutes:
             raise ConfigurationError(
                 "BROKER_STALE_ESCALATE_AFTER_MINUTES must not be less than BROKER_STALE_AFTER_MINUTES"
@@ -184,6 +230,13 @@ class Settings:
 _INT_FIELDS = {
     "stale_after_minutes": "BROKER_STALE_AFTER_MINUTES",
     "token_ttl_minutes": "BROKER_TOKEN_TTL_MINUTES",
+    "session_idle_minutes": "BROKER_SESSION_IDLE_MINUTES",
+    "login_free_failures": "BROKER_LOGIN_FREE_FAILURES",
+    "login_address_free_failures": "BROKER_LOGIN_ADDRESS_FREE_FAILURES",
+    "login_window_minutes": "BROKER_LOGIN_WINDOW_MINUTES",
+    "login_delay_seconds": "BROKER_LOGIN_DELAY_SECONDS",
+    "login_lock_after": "BROKER_LOGIN_LOCK_AFTER",
+    "login_lock_minutes": "BROKER_LOGIN_LOCK_MINUTES",
     "max_body_bytes": "BROKER_MAX_BODY_BYTES",
     "hold_ttl_default_minutes": "BROKER_HOLD_TTL_DEFAULT_MINUTES",
     "hold_ttl_max_minutes": "BROKER_HOLD_TTL_MAX_MINUTES",
@@ -203,7 +256,11 @@ _INT_FIELDS = {
     "webhook_timeout_seconds": "BROKER_WEBHOOK_TIMEOUT_SECONDS",
     "port": "BROKER_PORT",
 }
-_FLAG_FIELDS = {"scheduler": "BROKER_SCHEDULER", "secure_cookies": "BROKER_SECURE_COOKIES"}
+_FLAG_FIELDS = {
+    "scheduler": "BROKER_SCHEDULER",
+    "secure_cookies": "BROKER_SECURE_COOKIES",
+    "webhook_allow_loopback": "BROKER_WEBHOOK_ALLOW_LOOPBACK",
+}
 _STR_FIELDS = {
     "mode": "BROKER_MODE",
     "database_url": "BROKER_DATABASE_URL",
@@ -211,6 +268,7 @@ _STR_FIELDS = {
     "log_level": "BROKER_LOG_LEVEL",
     "hotline_contact": "BROKER_HOTLINE_CONTACT",
     "hotline_webhook_url": "BROKER_HOTLINE_WEBHOOK_URL",
+    "webhook_allowed_hosts": "BROKER_WEBHOOK_ALLOWED_HOSTS",
 }
 _SECRET_FIELDS = {
     "address_key": "BROKER_ADDRESS_KEY",

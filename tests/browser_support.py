@@ -65,8 +65,12 @@ def demo_server(directory: Path, clock: ShiftedClock | None = None) -> Iterator[
     clock = clock or ShiftedClock()
     url = f"sqlite:///{directory / 'broker.db'}"
     upgrade(url)
-    # Sessions outlive the months a test may move the clock by.
-    settings = Settings(database_url=url, token_ttl_minutes=1000 * 24 * 60)
+    # Sessions outlive the months a test may move the clock by, busy or idle.
+    settings = Settings(
+        database_url=url,
+        token_ttl_minutes=1000 * 24 * 60,
+        session_idle_minutes=1000 * 24 * 60,
+    )
     engine = make_engine(url, pool_size=1)
     with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
         load_demo(

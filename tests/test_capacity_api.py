@@ -145,17 +145,21 @@ def test_impossible_reports_are_422_and_change_nothing(
     assert len(client.get(url, headers=staff).json()) == 1
 
 
-def test_unknown_facility_capacity_is_403_for_staff_and_404_for_admin(
+def test_unknown_facility_capacity_is_404_and_another_facility_is_403_for_staff(
     client: TestClient[Any], admin: dict[str, str], accounts: Accounts
 ) -> None:
     facility = create_facility(client, admin)
+    other = create_facility(client, admin, name="Another House")
     staff = accounts.headers("anna", "shelter_staff", [facility["id"]])
+    report = {"free_units": 0, "free_beds": 0}
+    assert (
+        client.put("/api/v1/facilities/9999/capacity", json=report, headers=staff).status_code
+        == 404
+    )
     assert (
         client.put(
-            "/api/v1/facilities/9999/capacity",
-            json={"free_units": 0, "free_beds": 0},
-            headers=staff,
+            f"/api/v1/facilities/{other['id']}/capacity", json=report, headers=staff
         ).status_code
         == 403
     )
-    assert client.get("/api/v1/facilities/9999/capacity", headers=admin).status_code == 200
+    assert client.get("/api/v1/facilities/9999/capacity", headers=admin).status_code == 404

@@ -1,6 +1,9 @@
 """Notifications: the outbox is written with its event, delivered signed to webhooks (with
 httpx.MockTransport and once to a real local HTTP server), retried with backoff,
-dead-lettered, shown in each role's inbox, and never carries an address or a name."""
+dead-lettered, shown in each role's inbox, and never carries an address or a name.
+
+Webhook names resolve to a public address through the tests' resolver; the real receiver
+listens on 127.0.0.1, so this module allows loopback targets explicitly."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from broker.db.engine import make_engine
 from broker.domain.webhooks import SIGNATURE_HEADER, RetryPolicy, signature_valid
 from broker.settings import Settings
 from tests.conftest import Accounts, TestClock
-from tests.job_support import runner_at
+from tests.job_support import PUBLIC_ADDRESS, public_resolver, runner_at
 from tests.placement_support import Desk
 
 CANARY_NAME = "Cinegefészek Canaryhome"
@@ -32,7 +35,13 @@ RESIDENT = {"full_name": "Rezidens Rozália", "birth_date": "1984-05-06"}
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, webhook_allow_loopback=True)
+
+
+@pytest.fixture
 def desk(client: TestClient[Any], accounts: Accounts, admin: dict[str, str]) -> Desk:
+    client.app.state.webhook_resolver = public_resolver
     return Desk(client, accounts, admin)
 
 
@@ -104,7 +113,10 @@ def test_delivery_is_signed_and_carries_ids_kinds_and_times_only(
     receiver = Receiver()
     assert _deliver(settings, clock(), receiver) == {"delivered": 1, "failed": 0, "dead": 0}
     (sent,) = receiver.requests
-    assert str(sent.url) == "https://shelter.example/hooks/broker"
+    # sent to the address the name was checked at, under the name
+    assert str(sent.url) == f"https://{PUBLIC_ADDRESS}/hooks/broker"
+    assert sent.headers["host"] == "shelter.example"
+    assert sent.extensions["sni_hostname"] == "shelter.example"
     assert sent.headers["X-Broker-Event"] == "hold.incoming"
     assert signature_valid(
         key,

@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from api.guards import SESSION_COOKIE, Policy
+from api.guards import Policy
 from broker.db.engine import make_engine, unit_of_work
 from broker.domain.identity import IdentityRetention, identity_digest
 from broker.services import police
 from broker.settings import Settings
 from tests.conftest import Accounts, LogCapture, TestClock, create_facility
 from tests.placement_support import Desk, family
+from tests.session_support import use_page_session
 
 ANNA = {"full_name": "Kovács-Nagy Anna", "birth_date": "1990-04-02"}
 CANARY_NAME = "Zsuzsanna Canaryname-Kettő"
@@ -350,7 +351,7 @@ def test_nothing_a_police_account_reaches_names_a_facility_or_its_address(
             client.cookies.clear()
             headers = {"accept": "text/html,application/json"}
             if isinstance(policy, Policy) and policy.via == "cookie":
-                client.cookies.set(SESSION_COOKIE, token)
+                use_page_session(client, token)
             else:
                 headers.update(bearer)
             responses.append(client.get(url, headers=headers, follow_redirects=True))
@@ -365,7 +366,7 @@ def test_nothing_a_police_account_reaches_names_a_facility_or_its_address(
         client.get(f"/api/v1/placements/{confirmed.json()['placement_id']}", headers=bearer),
         client.get("/api/v1/notices", headers=bearer),
     ]
-    client.cookies.set(SESSION_COOKIE, token)
+    use_page_session(client, token)
     page = client.get("/police")
     csrf = client.cookies.get("csrftoken")
     responses.append(page)

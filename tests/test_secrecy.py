@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from api.guards import SESSION_COOKIE, Policy
+from api.guards import Policy
 from broker.db.engine import make_engine
 from broker.settings import Settings
 from tests.conftest import Accounts, LogCapture, create_facility
+from tests.session_support import use_page_session
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -144,7 +145,7 @@ def test_no_canary_reaches_counsellor_police_or_anonymous(
                     client.cookies.clear()
                     headers = {"accept": "text/html,application/json"}
                     if token and via == "cookie":
-                        client.cookies.set(SESSION_COOKIE, token)
+                        use_page_session(client, token)
                     elif token:
                         headers["Authorization"] = f"Bearer {token}"
                     response = client.get(url, headers=headers, follow_redirects=True)

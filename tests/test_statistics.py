@@ -14,7 +14,6 @@ from litestar.testing import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.guards import SESSION_COOKIE
 from broker.db.engine import make_engine, open_session, unit_of_work
 from broker.db.models import DailyStatistic, DailyUnmet, UnmetCase, User
 from broker.domain.charts import bar_chart, line_chart
@@ -27,6 +26,7 @@ from broker.services.statistics import (
 from broker.settings import Settings
 from tests.conftest import Accounts, TestClock
 from tests.placement_support import Desk, family
+from tests.session_support import use_page_session
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -163,7 +163,7 @@ def test_call_page_search_counts_as_the_same_case(
     big = family(children=THREE_GIRLS)
     assert desk.match(big)["options"] == []
 
-    client.cookies.set(SESSION_COOKIE, desk.counsellor["Authorization"].removeprefix("Bearer "))
+    use_page_session(client, desk.counsellor["Authorization"])
     client.get("/call")
     csrf = client.cookies.get("csrftoken") or ""
     form = {"women": "30", "girls": "10, 6, 8", "risk": "standard", "_csrf_token": csrf}
@@ -394,7 +394,7 @@ def test_dashboard_page_for_counsellor_and_admin(
     for username, role in (("dash-counsellor", "counsellor"), ("dash-admin", "admin")):
         token = accounts.headers(username, role)["Authorization"].removeprefix("Bearer ")
         client.cookies.clear()
-        client.cookies.set(SESSION_COOKIE, token)
+        use_page_session(client, token)
         page = client.get("/dashboard")
         assert page.status_code == 200, page.text
         assert page.text.count("<svg") >= 3
@@ -405,7 +405,7 @@ def test_dashboard_page_for_counsellor_and_admin(
             assert client.get(f"/dashboard?days={days}").status_code == status, days
     token = accounts.headers("dash-police", "police")["Authorization"]
     client.cookies.clear()
-    client.cookies.set(SESSION_COOKIE, token.removeprefix("Bearer "))
+    use_page_session(client, token)
     assert client.get("/dashboard").status_code == 403
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from msgspec import Meta
 
 from api.deps import Actor, Broker, DbSession, Now
 from api.errors import error_response
 from api.guards import allow, credential_of, public
-from api.schemas import Credentials, HealthOut, KindOut, RegionOut, TokenOut
+from api.schemas import NO_CONTROL, Credentials, HealthOut, KindOut, RegionOut, TokenOut
 from broker.domain.access import ALL_ROLES, Role
-from broker.errors import Unauthenticated
+from broker.errors import RateLimited
 from broker.services import accounts
 from broker.services.health import database_answers
 
@@ -54,6 +55,23 @@ class ReferenceController(Controller):
         ]
 
 
+class SignIn(Credentials):
+    # the authenticator's six digits, or one recovery code in their place
+    otp: Annotated[str, Meta(max_length=40, pattern=NO_CONTROL)] | None = None
+
+
+def client_address(request: Request[Any, Any, Any]) -> str | None:
+    """The address sign-ins are throttled by (behind a proxy, the one uvicorn was told to
+    trust for X-Forwarded-For)."""
+    return request.client.host if request.client else None
+
+
+def with_retry_after(response: Response[Any], problem: RateLimited) -> Response[Any]:
+    if problem.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(problem.retry_after_seconds)
+    return response
+
+
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
@@ -62,26 +80,35 @@ class AuthController(Controller):
     def token(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[Credentials],
+        data: JSONBody[SignIn],
         db: DbSession,
         broker: Broker,
         now: Now,
     ) -> Response[Any]:
-        issued = accounts.login(
-            session=db,
-            passwords=broker.passwords,
-            token_secret=broker.settings.token_secret_bytes,
-            username=data.username,
-            password=data.password,
-            now=now,
-            ttl=broker.token_ttl,
-        )
-        if issued is None:
-            return error_response(request, Unauthenticated("wrong username or password"))
-        token, principal = issued
+        """Sign in for an API token. Throttled per account and per client address: 429 with
+        ``Retry-After`` while either waits. An account with a second factor also sends
+        ``otp`` (401 ``otp_required`` / ``otp_invalid`` otherwise)."""
+        try:
+            signed_in = accounts.sign_in(
+                session=db,
+                passwords=broker.passwords,
+                token_secret=broker.settings.token_secret_bytes,
+                policy=accounts.SignInPolicy.from_settings(broker.settings),
+                username=data.username,
+                password=data.password,
+                otp=data.otp,
+                client=client_address(request),
+                now=now,
+            )
+        except RateLimited as problem:
+            # answered here, not raised: the counted refusal commits with this response
+            return with_retry_after(error_response(request, problem), problem)
+        assert isinstance(signed_in, accounts.SignedIn)  # only a page is asked for a step 2
         return Response(
             TokenOut(
-                access_token=token, role=principal.role.value, expires_at=now + broker.token_ttl
+                access_token=signed_in.token,
+                role=signed_in.principal.role.value,
+                expires_at=signed_in.expires_at,
             )
         )
 

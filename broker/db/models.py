@@ -110,6 +110,16 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     active: bool = True
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # the second factor: the TOTP secret as AES-GCM ciphertext (see broker.crypto), when it
+    # was enrolled, and the last 30-second time step a code was accepted for (no code is
+    # accepted twice, nor one older than it)
+    totp_secret_ciphertext: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
+    )
+    mfa_enabled_at: datetime | None = _time(nullable=True)
+    totp_last_step: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, nullable=True)
+    )
 
 
 class UserFacility(SQLModel, table=True):
@@ -128,12 +138,43 @@ class Credential(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
-    kind: str = Field(max_length=20)  # "session" or "api_key"
+    # "session" (an API login token), "page" (a page session), "mfa_pending" (a page
+    # sign-in waiting for its second factor) or "api_key"
+    kind: str = Field(max_length=20)
     label: str = Field(default="", max_length=200)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     expires_at: datetime | None = _time(nullable=True)
     revoked_at: datetime | None = _time(nullable=True)
+    # a page session's last use, written at most once a minute (it ends when idle too long)
+    last_used_at: datetime | None = _time(nullable=True)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One-time codes that stand in for the authenticator; only keyed hashes are kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    code_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = _time(nullable=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """The failed sign-in streak of one account or one client address.
+
+    ``subject`` is a keyed hash of the username or the address, so the table names neither.
+    """
+
+    __tablename__ = "login_throttles"
+
+    subject: str = Field(max_length=64, primary_key=True)
+    scope: str = Field(max_length=10)  # "account" or "address"
+    failures: int = 0
+    blocked_until: datetime | None = _time(nullable=True)
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
 
 
 class AuditEvent(SQLModel, table=True):

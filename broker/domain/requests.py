@@ -59,25 +59,55 @@ def request_to_json(request: PlacementRequest) -> dict[str, Any]:
     }
 
 
-def request_from_json(data: dict[str, Any]) -> PlacementRequest:
-    def people(group: list[dict[str, Any]]) -> tuple[Person, ...]:
-        return tuple(Person(age=int(p["age"]), male=p["sex"] == "male") for p in group)
+def _exact(value: Any, kinds: tuple[type, ...], field: str) -> Any:
+    # ``bool("false")`` is True and ``int(True)`` is 1: coercing here would turn a wrong
+    # type into the opposite answer, so a value must already be what it claims to be
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise InvalidInput(
+            f"invalid request: {field} has the wrong type",
+            details=[{"field": field, "message": "wrong type"}],
+        )
+    return value
 
-    needs = data.get("needs", {})
+
+def request_from_json(data: dict[str, Any]) -> PlacementRequest:
+    """The request in its stored form, type for type; a wrong type is :class:`InvalidInput`
+    (the API's schemas refuse those first, so only a damaged stored request gets here)."""
+
+    def people(group: list[dict[str, Any]], field: str) -> tuple[Person, ...]:
+        return tuple(
+            Person(
+                age=_exact(p["age"], (int,), f"{field}.age"),
+                male=_exact(p["sex"], (str,), f"{field}.sex") == "male",
+            )
+            for p in _exact(group, (list,), field)
+        )
+
+    def flag(source: dict[str, Any], key: str, field: str) -> bool:
+        return bool(_exact(source.get(key, False), (bool,), field))
+
+    def names(source: dict[str, Any], key: str) -> frozenset[str]:
+        values = _exact(source.get(key, []), (list,), key)
+        return frozenset(_exact(value, (str,), key) for value in values)
+
+    needs = _exact(data.get("needs", {}), (dict,), "needs")
+    family = _exact(data["family"], (dict,), "family")
+    km = data.get("avoid_within_km")
     return PlacementRequest(
         family=Family(
-            adults=people(data["family"]["adults"]), children=people(data["family"]["children"])
+            adults=people(family["adults"], "family.adults"),
+            children=people(family["children"], "family.children"),
         ),
         needs=Needs(
-            wheelchair=bool(needs.get("wheelchair", False)),
-            pets=bool(needs.get("pets", False)),
-            languages=frozenset(needs.get("languages", [])),
-            night_arrival=bool(needs.get("night_arrival", False)),
+            wheelchair=flag(needs, "wheelchair", "needs.wheelchair"),
+            pets=flag(needs, "pets", "needs.pets"),
+            languages=names(needs, "languages"),
+            night_arrival=flag(needs, "night_arrival", "needs.night_arrival"),
         ),
-        risk=str(data.get("risk", "standard")),
-        avoid_regions=frozenset(data.get("avoid_regions", [])),
-        preferred_regions=frozenset(data.get("preferred_regions", [])),
-        reentry=bool(data.get("reentry", False)),
-        trafficking_victim=bool(data.get("trafficking_victim", False)),
-        avoid_within_km=data.get("avoid_within_km"),
+        risk=_exact(data.get("risk", "standard"), (str,), "risk"),
+        avoid_regions=names(data, "avoid_regions"),
+        preferred_regions=names(data, "preferred_regions"),
+        reentry=flag(data, "reentry", "reentry"),
+        trafficking_victim=flag(data, "trafficking_victim", "trafficking_victim"),
+        avoid_within_km=None if km is None else _exact(km, (int, float), "avoid_within_km"),
     )

@@ -15,17 +15,27 @@ Reads:
 Audiences: ``facility`` (that facility's staff; its webhook) and ``hotline`` (counsellors and
 admins; the hotline's webhook from settings). A message whose audience has no webhook is
 ``inbox_only``: shown, never sent. Payloads carry ids, kinds and times only.
+
+Webhook targets are checked when set and again at every delivery (the rules are in
+``broker.domain.webhooks``). A delivery resolves the name once, checks every address it
+got, and connects to a checked address itself: the request's URL names that address, and
+the name travels in the ``Host`` header and, for https, as the TLS server name, against
+which the certificate is verified. So a name that resolves differently between the check
+and the connection (DNS rebinding) cannot steer the connection inside. Redirects are never
+followed. A failure is recorded as "refused", "timeout", "TLS" or the receiver's HTTP
+status only, so the outbox does not tell an open port from a closed or a filtered one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+import socket
+import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import sqlalchemy as sa
@@ -33,7 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broker.db.engine import unit_of_work
-from broker.db.models import FacilityWebhook, OutboxMessage
+from broker.db.models import Facility, FacilityWebhook, OutboxMessage
 from broker.domain.access import Principal, Role, ensure_own_facility_or_admin
 from broker.domain.audit_chain import AuditAction
 from broker.domain.webhooks import (
@@ -41,7 +51,12 @@ from broker.domain.webhooks import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     RetryPolicy,
+    TargetPolicy,
+    TargetRefused,
+    WebhookTarget,
+    checked_address,
     facility_signing_secret,
+    parse_target,
     payload_bytes,
     signature,
 )
@@ -52,6 +67,19 @@ FACILITY, HOTLINE = "facility", "hotline"
 PENDING, DELIVERED, DEAD, INBOX_ONLY = "pending", "delivered", "dead", "inbox_only"
 DELIVERY_BATCH = 100
 MAX_URL = 500
+# What a failed delivery records: nothing finer, so that the outbox cannot serve as a port
+# scanner (a closed port, a filtered one and a refused target all read "refused").
+REFUSED, TIMEOUT, TLS = "refused", "timeout", "TLS"
+
+Resolver = Callable[[str], Sequence[str]]
+"""A host name to the addresses it resolves to (text); raises OSError when it does not."""
+
+
+def system_resolver(host: str) -> list[str]:
+    found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
 # Values a payload may carry: ids, kinds, counts, times. Anything else is refused at once,
 # so a careless caller cannot put a name or an address into a webhook.
 _PAYLOAD_TYPES = (int, str, bool, type(None))
@@ -111,6 +139,27 @@ def queued_keys(*, session: Session, keys: list[str]) -> set[str]:
     return {key for key in found if key is not None}
 
 
+def check_target(url: str, *, policy: TargetPolicy, resolver: Resolver) -> WebhookTarget:
+    """A webhook URL checked as a delivery would check it, its name resolved now; raises
+    ``InvalidInput`` (422) with the reason's code in ``details``."""
+    try:
+        if len(url) > MAX_URL:
+            raise TargetRefused("malformed")
+        target = parse_target(url, policy)
+        if target.address is None:
+            checked_address(target, _lookup(resolver, target.host), policy)
+    except TargetRefused as exc:
+        raise InvalidInput(exc.message, details=[{"field": "url", "message": exc.reason}]) from exc
+    return target
+
+
+def _lookup(resolver: Resolver, host: str) -> Sequence[str]:
+    try:
+        return resolver(host)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise TargetRefused("not_public") from exc
+
+
 def webhook_set(
     *,
     session: Session,
@@ -119,24 +168,23 @@ def webhook_set(
     url: str | None,
     actor: Principal,
     now: datetime,
+    policy: TargetPolicy,
+    resolver: Resolver,
 ) -> str | None:
     """Set (or with no URL remove) the facility's webhook; returns its new signing secret.
 
     Every setting draws a new secret, so a receiver whose secret may have leaked is retired
     by setting the webhook again. The secret is returned here once and never stored."""
     ensure_own_facility_or_admin(actor, facility_id)
+    if session.get(Facility, facility_id) is None:
+        raise NotFound("no such facility")
     current = session.get(FacilityWebhook, facility_id)
     if not url:
         if current is not None:
             session.delete(current)
             _audit_webhook(session, actor, facility_id, now, removed=True)
         return None
-    parsed = urlparse(url)
-    if parsed.scheme not in ("https", "http") or not parsed.netloc or len(url) > MAX_URL:
-        raise InvalidInput(
-            "the webhook must be an http(s) URL",
-            details=[{"field": "url", "message": f"http(s)://host/path, at most {MAX_URL}"}],
-        )
+    check_target(url, policy=policy, resolver=resolver)
     salt = secrets.token_hex(16)
     if current is None:
         current = FacilityWebhook(facility_id=facility_id, url=url, updated_at=now)
@@ -241,21 +289,65 @@ def _due(session: Session, now: datetime, hotline_url: str, master: bytes) -> li
     return due
 
 
+async def _resolve(resolver: Resolver, host: str, timeout: float) -> Sequence[str]:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(_lookup, resolver, host), timeout)
+    except TimeoutError as exc:
+        raise TargetRefused("not_public") from exc
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    """What the outbox may say about a failure that is not an HTTP status."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return REFUSED  # a filtered port must read as a closed one
+    if isinstance(exc, httpx.TimeoutException):
+        return TIMEOUT  # connected, then the receiver was too slow
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        # only a certificate that does not verify: any other TLS failure (a port that does
+        # not speak TLS at all) says no more than a closed port would
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return TLS
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return REFUSED
+
+
 async def _post(
-    client: httpx.AsyncClient, delivery: Delivery, now: datetime, timeout: float
+    client: httpx.AsyncClient,
+    delivery: Delivery,
+    now: datetime,
+    timeout: float,
+    policy: TargetPolicy,
+    resolver: Resolver,
 ) -> DeliveryOutcome:
+    try:
+        target = parse_target(delivery.url, policy)
+        resolved = await _resolve(resolver, target.host, timeout) if target.address is None else []
+        address = checked_address(target, resolved, policy)
+    except TargetRefused:
+        return DeliveryOutcome(delivery.message_id, False, REFUSED)
     headers = {
+        "host": target.host_header,
         "content-type": "application/json",
         SIGNATURE_HEADER: signature(delivery.key, delivery.body, now),
         EVENT_HEADER: delivery.event,
         DELIVERY_HEADER: str(delivery.message_id),
     }
+    # the connection goes to the address; the certificate is checked against the name
+    by_name = target.scheme == "https" and target.address is None
     try:
         response = await client.post(
-            delivery.url, content=delivery.body, headers=headers, timeout=timeout
+            target.url_for(address),
+            content=delivery.body,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=False,
+            extensions={"sni_hostname": target.host} if by_name else {},
         )
     except httpx.HTTPError as exc:
-        return DeliveryOutcome(delivery.message_id, False, type(exc).__name__)
+        return DeliveryOutcome(delivery.message_id, False, _failure(exc))
     if 200 <= response.status_code < 300:
         return DeliveryOutcome(delivery.message_id, True, None)
     return DeliveryOutcome(delivery.message_id, False, f"HTTP {response.status_code}")
@@ -270,9 +362,12 @@ def deliver_due(
     retry: RetryPolicy,
     timeout: float,
     now: datetime,
+    policy: TargetPolicy,
+    resolver: Resolver,
 ) -> dict[str, int]:
     """Send what is due. Runs its own units of work: the claim and the outcome are written
-    in short transactions, and no transaction stays open while waiting for a receiver."""
+    in short transactions, and no transaction stays open while waiting for a receiver.
+    Every target is checked again under ``policy``, its name resolved afresh."""
     with unit_of_work(engine) as session:
         due = _due(session, now, hotline_url, secret)
         claimed = [d.message_id for d in due]
@@ -288,7 +383,9 @@ def deliver_due(
 
     async def send_all() -> list[DeliveryOutcome]:
         async with client_factory() as client:
-            return await asyncio.gather(*(_post(client, d, now, timeout) for d in due))
+            return await asyncio.gather(
+                *(_post(client, d, now, timeout, policy, resolver) for d in due)
+            )
 
     outcomes = asyncio.run(send_all())
     counts = {"delivered": 0, "failed": 0, "dead": 0}
