@@ -3,7 +3,8 @@
 JSON callers get ``{"error": {"status", "code", "message", "details"}}`` whatever went
 wrong; HTML pages get the error page, or the login page when a sign-in is needed.
 
-    broker.errors.BrokerError subclasses   their own status (422, 401, 403, 404, 409, 429)
+    broker.errors.BrokerError subclasses   their own status (422, 401, 403, 404, 409, 429;
+                                           a 429 that knows when to come back: Retry-After)
     litestar ValidationException           422 the body does not fit the schema
     litestar ClientException               400 malformed JSON or parameters, JSON nested
                                            too deep (api.strict_body)
@@ -33,7 +34,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from broker.errors import BrokerError
+from broker.errors import BrokerError, RateLimited
 
 log = logging.getLogger("broker.api")
 
@@ -94,9 +95,12 @@ def error_response(request: Request[Any, Any, Any], exc: BrokerError) -> Respons
 def broker_error_handler(request: Request[Any, Any, Any], exc: BrokerError) -> Response[Any]:
     if exc.status_code >= 500:
         return unexpected_error_handler(request, exc)
-    return _render(
+    response = _render(
         request, status=exc.status_code, code=exc.code, message=exc.message, details=exc.details
     )
+    if isinstance(exc, RateLimited) and exc.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def _validation_details(extra: Any) -> list[dict[str, Any]]:

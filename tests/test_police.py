@@ -147,6 +147,8 @@ def test_the_rate_limit_is_per_officer_and_refusals_are_audited(
     refused = _ask(desk.client, first, ANNA, "R-over")
     assert refused.status_code == 429
     assert f"at most {limit} inquiries per hour" in refused.json()["error"]["message"]
+    # every inquiry was asked at this test clock's moment: the oldest frees up in an hour
+    assert refused.headers["retry-after"] == "3600"
     assert _ask(desk.client, second, ANNA, "S-1").status_code == 201
     clock.advance(minutes=61)
     assert _ask(desk.client, first, ANNA, "R-later").status_code == 201

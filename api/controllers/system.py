@@ -66,12 +66,6 @@ def client_address(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
-def with_retry_after(response: Response[Any], problem: RateLimited) -> Response[Any]:
-    if problem.retry_after_seconds is not None:
-        response.headers["Retry-After"] = str(problem.retry_after_seconds)
-    return response
-
-
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
@@ -102,7 +96,7 @@ class AuthController(Controller):
             )
         except RateLimited as problem:
             # answered here, not raised: the counted refusal commits with this response
-            return with_retry_after(error_response(request, problem), problem)
+            return error_response(request, problem)
         assert isinstance(signed_in, accounts.SignedIn)  # only a page is asked for a step 2
         return Response(
             TokenOut(

@@ -19,6 +19,7 @@ controller holds every answer back to the same minimum time, so timing tells not
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -141,6 +142,7 @@ def _ensure_within_rate(
         raise RateLimited(
             f"at most {per_hour} inquiries per hour per officer account; "
             f"the next one is possible at {free_at:%H:%M} UTC",
+            retry_after_seconds=max(1, math.ceil((free_at - now).total_seconds())),
         )
 
 
