@@ -248,6 +248,28 @@ def test_the_sign_in_page_is_throttled_alike(
     assert _actions(settings).count("auth.login_failed") == 5
 
 
+def test_a_control_character_in_the_name_is_refused_on_the_api_and_counted_on_the_page(
+    client: TestClient[Any], accounts: Accounts, settings: Settings
+) -> None:
+    accounts.create("vera", "counsellor")
+    # the API's schema refuses it; PostgreSQL would refuse a NUL in a query
+    api = _try(client, "ve\x00ra")
+    assert api.status_code == 422, api.text
+    assert api.json()["error"]["details"][0]["field"] == "username"
+    client.get("/login")
+    csrf = client.cookies.get("csrftoken") or ""
+    page = client.post(
+        "/login",
+        data={"username": "vera\x00", "password": WRONG, "_csrf_token": csrf},
+        headers={"x-csrftoken": csrf},
+        follow_redirects=False,
+    )
+    # the page has no schema: the name reaches no query, and the try counts as a wrong name
+    assert page.status_code == 401, page.text
+    assert "Wrong username or password" in page.text
+    assert _actions(settings).count("auth.login_failed") == 1
+
+
 # --- the service: accounts and addresses ---------------------------------------------
 
 

@@ -71,6 +71,9 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 200
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
 
+# a control character in a typed username (no account name has one)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 # credential kinds
 API_TOKEN = "session"  # from POST /api/v1/auth/token (the name predates page sessions)
 PAGE_SESSION = "page"
@@ -697,7 +700,13 @@ def sign_in(
     streaks = _lock_streaks(
         session, token_secret=token_secret, policy=policy, username=name, client=address, now=now
     )
-    user = session.exec(select(User).where(User.username == name)).first()
+    # no account has a control character in its name; PostgreSQL would refuse a NUL in the
+    # query, and the try must still be counted like any wrong name
+    user = (
+        None
+        if _CONTROL.search(name)
+        else session.exec(select(User).where(User.username == name)).first()
+    )
     _refuse_if_blocked(session, streaks, now=now, user=user, client=address)
     ok = passwords.verify(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
     if user is None or user.id is None or not ok or not user.active:
