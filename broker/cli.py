@@ -25,9 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlmodel import Session
 
 from broker.crypto import AddressCipher, Passwords
 from broker.db.engine import make_engine, snapshot, unit_of_work
@@ -48,6 +51,20 @@ def _require_schema(settings: Settings) -> None:
         raise ConfigurationError("the database schema is not current; run 'broker db upgrade'")
 
 
+@contextmanager
+def _command_session(settings: Settings, *, write: bool = True) -> Iterator[Session]:
+    """A command's own unit of work, on a current schema; a read sees one snapshot."""
+    _require_schema(settings)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with unit_of_work(
+            engine if write else snapshot(engine), write=write, audit_key=settings.audit_key_bytes
+        ) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     upgrade(settings.database_url, audit_key=settings.audit_key_bytes)
     print("database schema is current")
@@ -59,24 +76,19 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     if settings.is_production:
         raise ConfigurationError("the demo network has published passwords; production refuses it")
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            if args.if_empty and demo_loaded(session=session):
-                print("the database already holds a network; demo not loaded again")
-                _print_logins(demo_logins(settings.data_dir / "demo_network.toml"))
-                return 0
-            summary = load_demo(
-                session=session,
-                rules=load_rules(settings.data_dir),
-                cipher=AddressCipher(settings.address_key_bytes),
-                passwords=Passwords(),
-                path=settings.data_dir / "demo_network.toml",
-                now=_now(),
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        if args.if_empty and demo_loaded(session=session):
+            print("the database already holds a network; demo not loaded again")
+            _print_logins(demo_logins(settings.data_dir / "demo_network.toml"))
+            return 0
+        summary = load_demo(
+            session=session,
+            rules=load_rules(settings.data_dir),
+            cipher=AddressCipher(settings.address_key_bytes),
+            passwords=Passwords(),
+            path=settings.data_dir / "demo_network.toml",
+            now=_now(),
+        )
     print(f"demo network loaded: {summary.facilities} facilities, {summary.beds} beds")
     _print_logins(summary.logins)
     return 0
@@ -92,20 +104,15 @@ def _print_logins(logins: list[DemoLogin]) -> None:
 def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> int:
     from broker.network import load_synthetic
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            summary = load_synthetic(
-                session=session,
-                rules=load_rules(settings.data_dir),
-                cipher=AddressCipher(settings.address_key_bytes),
-                count=args.facilities,
-                seed=args.seed,
-                now=_now(),
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        summary = load_synthetic(
+            session=session,
+            rules=load_rules(settings.data_dir),
+            cipher=AddressCipher(settings.address_key_bytes),
+            count=args.facilities,
+            seed=args.seed,
+            now=_now(),
+        )
     print(f"synthetic network loaded: {summary.facilities} facilities, {summary.beds} beds")
     return 0
 
@@ -116,22 +123,17 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            principal = user_create(
-                session=session,
-                passwords=Passwords(),
-                username=args.username,
-                role=args.role,
-                password=password,
-                facility_ids=args.facility or [],
-                now=_now(),
-                refused_passwords=common_passwords(settings.data_dir),
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        principal = user_create(
+            session=session,
+            passwords=Passwords(),
+            username=args.username,
+            role=args.role,
+            password=password,
+            facility_ids=args.facility or [],
+            now=_now(),
+            refused_passwords=common_passwords(settings.data_dir),
+        )
     print(f"created user {principal.username} ({principal.role.value}) with id {principal.user_id}")
     return 0
 
@@ -139,19 +141,14 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_users_mfa_enable(settings: Settings, args: argparse.Namespace) -> int:
     from broker.services.accounts import mfa_enable
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            enrolment = mfa_enable(
-                session=session,
-                token_secret=settings.token_secret_bytes,
-                username=args.username,
-                now=_now(),
-                replace=args.replace,
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        enrolment = mfa_enable(
+            session=session,
+            token_secret=settings.token_secret_bytes,
+            username=args.username,
+            now=_now(),
+            replace=args.replace,
+        )
     print("Add this to the authenticator app (shown once; the broker keeps it encrypted):")
     print(f"  {enrolment.uri}")
     print("Recovery codes, each valid once in place of a code (shown once; keep them apart")
@@ -164,13 +161,8 @@ def cmd_users_mfa_enable(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_users_mfa_disable(settings: Settings, args: argparse.Namespace) -> int:
     from broker.services.accounts import mfa_disable
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            mfa_disable(session=session, username=args.username, now=_now())
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        mfa_disable(session=session, username=args.username, now=_now())
     print(f"second factor of {args.username} removed")
     return 0
 
@@ -178,18 +170,13 @@ def cmd_users_mfa_disable(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_users_unlock(settings: Settings, args: argparse.Namespace) -> int:
     from broker.services.accounts import unlock
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            had = unlock(
-                session=session,
-                token_secret=settings.token_secret_bytes,
-                username=args.username,
-                now=_now(),
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        had = unlock(
+            session=session,
+            token_secret=settings.token_secret_bytes,
+            username=args.username,
+            now=_now(),
+        )
     state = "its failed sign-ins are forgotten" if had else "it had no failed sign-ins"
     print(f"{args.username} unlocked: {state}")
     return 0
@@ -198,13 +185,8 @@ def cmd_users_unlock(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_users_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from broker.services.accounts import revoke_all
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            count = revoke_all(session=session, username=args.username, now=_now())
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        count = revoke_all(session=session, username=args.username, now=_now())
     print(f"{args.username}: {count} sessions, tokens and API keys revoked")
     return 0
 
@@ -212,19 +194,14 @@ def cmd_users_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     from broker.services.accounts import api_key_create
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
-            key = api_key_create(
-                session=session,
-                token_secret=settings.token_secret_bytes,
-                username=args.username,
-                label=args.label,
-                now=_now(),
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings) as session:
+        key = api_key_create(
+            session=session,
+            token_secret=settings.token_secret_bytes,
+            username=args.username,
+            label=args.label,
+            now=_now(),
+        )
     print(key)
     return 0
 
@@ -232,15 +209,10 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_db_check(settings: Settings, _args: argparse.Namespace) -> int:
     from broker.services.integrity import CHECK_CODES, integrity_check
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        with unit_of_work(snapshot(engine), write=False) as session:
-            violations = integrity_check(
-                session=session, audit_key=settings.audit_key_bytes, now=_now()
-            )
-    finally:
-        engine.dispose()
+    with _command_session(settings, write=False) as session:
+        violations = integrity_check(
+            session=session, audit_key=settings.audit_key_bytes, now=_now()
+        )
     if not violations:
         print(f"database consistent: {len(CHECK_CODES)} invariants hold")
         return 0
@@ -254,14 +226,9 @@ def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     from broker.domain.audit_chain import ChainSummary
     from broker.services.audit import audit_chain_verify
 
-    _require_schema(settings)
-    engine = make_engine(settings.database_url, pool_size=1)
-    # One snapshot for the whole walk: entries appended meanwhile would lack their head.
-    try:
-        with unit_of_work(snapshot(engine), write=False) as session:
-            result = audit_chain_verify(session=session, key=settings.audit_key_bytes)
-    finally:
-        engine.dispose()
+    # one snapshot for the whole walk: entries appended meanwhile would lack their head
+    with _command_session(settings, write=False) as session:
+        result = audit_chain_verify(session=session, key=settings.audit_key_bytes)
     if isinstance(result, ChainSummary):
         print(f"audit chain intact: {result.count} entries, last hash {result.last_hash}")
         return 0
