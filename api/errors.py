@@ -138,38 +138,40 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     )
 
 
+# Driver errors the caller caused: status, code, what the log calls it, what the caller reads.
+# Only the exception's type is logged, never its text: it may hold the caller's values.
+_REFUSALS: tuple[tuple[type[DBAPIError], int, str, str, str], ...] = (
+    (
+        IntegrityError,
+        409,
+        "conflict",
+        "integrity refusal",
+        "this changed at the same moment by another request; nothing was changed, "
+        "reload and try again",
+    ),
+    (
+        DataError,
+        422,
+        "invalid_input",
+        "database refused a value",
+        "a value in the request is out of range or cannot be stored; nothing was changed",
+    ),
+)
+
+
 def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     """Errors raised by the database driver: a constraint (409), a value the database cannot
     hold (422), the database gone or busy (503), anything else unexpected (500)."""
-    if isinstance(exc, IntegrityError):
-        log.warning(
-            "integrity refusal on %s %s: %s",
-            request.method,
-            request.url.path,
-            type(exc.orig).__name__,
-        )
-        return _render(
-            request,
-            status=409,
-            code="conflict",
-            message="this changed at the same moment by another request; nothing was "
-            "changed, reload and try again",
-        )
-    if isinstance(exc, DataError):
-        # the value itself is not logged: it is the caller's input and may be personal
-        log.warning(
-            "database refused a value on %s %s: %s",
-            request.method,
-            request.url.path,
-            type(exc.orig).__name__,
-        )
-        return _render(
-            request,
-            status=422,
-            code="invalid_input",
-            message="a value in the request is out of range or cannot be stored; nothing "
-            "was changed",
-        )
+    for kind, status, code, logged, message in _REFUSALS:
+        if isinstance(exc, kind):
+            log.warning(
+                "%s on %s %s: %s",
+                logged,
+                request.method,
+                request.url.path,
+                type(exc.orig).__name__,
+            )
+            return _render(request, status=status, code=code, message=message)
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return database_busy_handler(request, exc)
     return unexpected_error_handler(request, exc)
