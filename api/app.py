@@ -35,9 +35,8 @@ from api.headers import security_headers_hook
 from api.state import BrokerState, Clock, system_clock
 from api.strict_body import check_strict_json_body
 from api.views import PAGE_HANDLERS
-from broker.crypto import AddressCipher, Passwords
 from broker.db.engine import make_engine
-from broker.domain.rules import load_rules
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 
 request_log = logging.getLogger("broker.requests")
@@ -85,16 +84,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     """Build the app for ``settings``. The database engine is created here but connects
     only on first use; the caller disposes of it through the app's shutdown hook."""
     settings = settings.validate()
-    rules = load_rules(settings.data_dir)
     engine = make_engine(settings.database_url)
-    state = BrokerState(
-        settings=settings,
-        engine=engine,
-        rules=rules,
-        cipher=AddressCipher(settings.address_key_bytes),
-        passwords=Passwords(),
-        clock=clock,
-    )
+    state = BrokerState(services=ServiceContext.from_settings(settings), engine=engine, clock=clock)
 
     def dispose_engine() -> None:
         engine.dispose()

@@ -28,13 +28,7 @@ from broker.db.engine import unit_of_work
 from broker.db.models import Credential
 from broker.domain.access import Principal, Role
 from broker.errors import PermissionDenied, Unauthenticated
-from broker.services.accounts import (
-    API_KEY,
-    API_TOKEN,
-    PAGE_SESSION,
-    authenticate,
-    touch_session,
-)
+from broker.services.accounts import CredentialKind, authenticate, touch_session
 
 SESSION_COOKIE = "broker_session"
 API_PREFIX = "/api/"
@@ -42,8 +36,8 @@ Via = Literal["bearer", "cookie"]
 
 # The credential kinds each surface accepts; any other kind is refused there.
 SURFACE_KINDS: dict[str, frozenset[str]] = {
-    "bearer": frozenset({API_TOKEN, API_KEY}),
-    "cookie": frozenset({PAGE_SESSION}),
+    "bearer": frozenset({CredentialKind.API_TOKEN, CredentialKind.API_KEY}),
+    "cookie": frozenset({CredentialKind.PAGE_SESSION}),
 }
 
 

@@ -1,18 +1,16 @@
-"""What the app holds for its lifetime: settings, engine, rules, keys and the clock."""
+"""What the app holds for its lifetime: the services' context, the engine and the clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from broker.crypto import AddressCipher, Passwords
-from broker.domain.identity import IdentityRetention
+from broker.crypto import Passwords
 from broker.domain.rules import Rules
-from broker.services.availability import FacilitySnapshot
-from broker.services.holds import HoldLimits
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -24,28 +22,21 @@ def system_clock() -> datetime:
 
 @dataclass(slots=True)
 class BrokerState:
-    settings: Settings
+    services: ServiceContext
     engine: Engine
-    rules: Rules
-    cipher: AddressCipher
-    passwords: Passwords
     clock: Clock
-    snapshot: FacilitySnapshot = field(default_factory=FacilitySnapshot)
 
     @property
-    def stale_after(self) -> timedelta:
-        return self.settings.stale_after
+    def settings(self) -> Settings:
+        return self.services.settings
 
     @property
-    def hold_limits(self) -> HoldLimits:
-        return HoldLimits(
-            default_minutes=self.settings.hold_ttl_default_minutes,
-            max_minutes=self.settings.hold_ttl_max_minutes,
-        )
+    def rules(self) -> Rules:
+        return self.services.rules
 
     @property
-    def identity_retention(self) -> IdentityRetention:
-        return self.settings.identity_retention
+    def passwords(self) -> Passwords:
+        return self.services.passwords
 
     @property
     def token_ttl(self) -> timedelta:

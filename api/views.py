@@ -271,7 +271,7 @@ def _own_facilities(
     return facilities.facility_list(
         session=db,
         now=now,
-        stale_after=broker.stale_after,
+        context=broker.services,
         filters=facilities.FacilityFilter(ids=actor.facility_ids),
     )
 
@@ -355,7 +355,7 @@ def overview_page(
     views = facilities.facility_list(
         session=db,
         now=now,
-        stale_after=broker.stale_after,
+        context=broker.services,
         filters=facilities.FacilityFilter(
             kind=kind or None, region=region or None, with_free_units=free == "1"
         ),
@@ -587,13 +587,10 @@ def _match(
     """``counsellor`` is given for her own search, whose empty result counts as unmet."""
     return matching.match(
         session=db,
-        rules=broker.rules,
+        context=broker.services,
         request=request,
         now=now,
-        stale_after=broker.stale_after,
-        snapshot=broker.snapshot,
         actor=counsellor,
-        unmet_key=broker.settings.token_secret_bytes,
     )
 
 
@@ -724,14 +721,12 @@ def call_hold(
     try:
         hold, _ = holds.hold_create(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             request=request,
             facility_id=int(facility_text),
             ttl_minutes=minutes,
-            limits=broker.hold_limits,
             actor=actor,
             now=now,
-            unmet_key=broker.settings.token_secret_bytes,
         )
     except (Conflict, InvalidInput) as problem:
         _undo(db, problem)
@@ -780,12 +775,10 @@ def call_match_again(
     try:
         view, ranking = holds.hold_rematch(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             hold_id=hold_id,
             actor=actor,
             now=now,
-            stale_after=broker.stale_after,
-            snapshot=broker.snapshot,
         )
     except InvalidInput as problem:  # the family's regions are no longer in the rules
         context = _call_page(db, broker, actor, now, error=problem.message)
@@ -891,12 +884,11 @@ def incoming_confirm(
     try:
         holds.hold_confirm(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             hold_id=hold_id,
             actor=actor,
             now=now,
             identity=_identity_of(data),
-            identity_key=broker.settings.identity_key_bytes,
         )
     except (Conflict, InvalidInput) as problem:
         _undo(db, problem)

@@ -32,13 +32,13 @@ from typing import Any
 
 from sqlmodel import Session
 
-from broker.crypto import AddressCipher, Passwords
+from broker.crypto import Passwords
 from broker.db.engine import make_engine, snapshot, unit_of_work
 from broker.db.migrate import pending_revisions, upgrade
 from broker.domain.access import Role
-from broker.domain.rules import load_rules
 from broker.errors import BrokerError, ConfigurationError, InvalidInput
 from broker.network import DemoLogin
+from broker.services.context import ServiceContext
 from broker.settings import Settings, load_settings
 
 
@@ -83,9 +83,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         summary = load_demo(
             session=session,
-            rules=load_rules(settings.data_dir),
-            cipher=AddressCipher(settings.address_key_bytes),
-            passwords=Passwords(),
+            context=ServiceContext.from_settings(settings),
             path=settings.data_dir / "demo_network.toml",
             now=_now(),
         )
@@ -107,8 +105,7 @@ def cmd_seed_synthetic(settings: Settings, args: argparse.Namespace) -> int:
     with _command_session(settings) as session:
         summary = load_synthetic(
             session=session,
-            rules=load_rules(settings.data_dir),
-            cipher=AddressCipher(settings.address_key_bytes),
+            context=ServiceContext.from_settings(settings),
             count=args.facilities,
             seed=args.seed,
             now=_now(),
@@ -245,8 +242,7 @@ def _job_runner(settings: Settings, at: datetime | None = None) -> Any:
 
     return Runner(
         engine=make_engine(settings.database_url),
-        settings=settings,
-        rules=load_rules(settings.data_dir),
+        services=ServiceContext.from_settings(settings),
         clock=(lambda: at) if at is not None else _now,
         client_factory=default_client_factory(settings),
     )

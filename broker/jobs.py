@@ -44,9 +44,9 @@ from sqlmodel import col, func, select
 
 from broker.db.engine import unit_of_work
 from broker.db.models import JobRun
-from broker.domain.rules import Rules
 from broker.domain.webhooks import RetryPolicy
 from broker.services import holds, notifications, planning, statistics, upkeep
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 
 log = logging.getLogger("broker.jobs")
@@ -57,11 +57,14 @@ RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 @dataclass(frozen=True, slots=True)
 class JobContext:
     engine: Engine
-    settings: Settings
-    rules: Rules
+    services: ServiceContext
     now: datetime
     client_factory: Callable[[], httpx.AsyncClient]
     resolver: notifications.Resolver = notifications.system_resolver
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
     @property
     def audit_key(self) -> bytes:
@@ -144,11 +147,9 @@ def _nightly_transfer_proposals(ctx: JobContext) -> dict[str, Any]:
     with unit_of_work(ctx.engine, audit_key=ctx.audit_key) as session:
         proposal = planning.plan_transfers(
             session=session,
-            rules=ctx.rules,
+            context=ctx.services,
             horizon_days=ctx.settings.stay_alert_days,
             now=ctx.now,
-            stale_after=ctx.settings.stale_after,
-            time_limit=float(ctx.settings.plan_seconds_transfers),
             actor=None,
         )
         notifications.notify(
@@ -296,11 +297,11 @@ def manual_slot(now: datetime) -> str:
 
 @dataclass(slots=True)
 class Runner:
-    """What a scheduler needs to run ticks: the database, settings, rules, clock, HTTP."""
+    """What a scheduler needs to run ticks: the database, the services' context (settings,
+    rules, keys), the clock, HTTP."""
 
     engine: Engine
-    settings: Settings
-    rules: Rules
+    services: ServiceContext
     clock: Clock
     client_factory: Callable[[], httpx.AsyncClient]
     name: str = field(default_factory=runner_name)
@@ -310,8 +311,7 @@ class Runner:
     def context(self) -> JobContext:
         return JobContext(
             self.engine,
-            self.settings,
-            self.rules,
+            self.services,
             self.clock(),
             self.client_factory,
             self.resolver,

@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from broker.crypto import AddressCipher, Passwords
 from broker.db.models import Facility
 from broker.domain.facility import FacilitySpec
 from broker.domain.rules import FacilityKind, Rules
 from broker.errors import ConfigurationError, Conflict, InvalidInput
 from broker.services.accounts import user_create
 from broker.services.capacity import capacity_import
+from broker.services.context import ServiceContext
 from broker.services.facilities import facility_create, operator_get_or_create
 
 
@@ -110,8 +110,7 @@ def read_demo_network(path: Path) -> DemoNetwork:
 def _load_entries(
     *,
     session: Session,
-    rules: Rules,
-    cipher: AddressCipher,
+    context: ServiceContext,
     entries: list[NetworkEntry],
     flexible: dict[str, bool],
     now: datetime,
@@ -124,14 +123,14 @@ def _load_entries(
     for entry in entries:
         try:
             row = facility_create(
-                session=session, rules=rules, spec=entry.spec, actor=None, now=now
+                session=session, context=context, spec=entry.spec, actor=None, now=now
             )
         except InvalidInput as problem:
             raise ConfigurationError(
                 f"facility '{entry.spec.name}': {problem.message}"
             ) from problem
         assert row.id is not None
-        row.address_ciphertext = cipher.encrypt(row.id, entry.address)
+        row.address_ciphertext = context.cipher.encrypt(row.id, entry.address)
         capacity_import(
             session=session,
             facility=row,
@@ -150,9 +149,7 @@ DEMO_PASSWORD_SUFFIX = "-demo-2026"
 def load_demo(
     *,
     session: Session,
-    rules: Rules,
-    cipher: AddressCipher,
-    passwords: Passwords,
+    context: ServiceContext,
     path: Path,
     now: datetime,
 ) -> LoadSummary:
@@ -164,8 +161,7 @@ def load_demo(
     network = read_demo_network(path)
     rows = _load_entries(
         session=session,
-        rules=rules,
-        cipher=cipher,
+        context=context,
         entries=network.entries,
         flexible=network.operators,
         now=now,
@@ -184,7 +180,7 @@ def load_demo(
         )
         user_create(
             session=session,
-            passwords=passwords,
+            passwords=context.passwords,
             username=username,
             role=role,
             password=login.password,
@@ -275,12 +271,10 @@ def synthetic_entries(*, rules: Rules, count: int, seed: int) -> list[NetworkEnt
 
 
 def load_synthetic(
-    *, session: Session, rules: Rules, cipher: AddressCipher, count: int, seed: int, now: datetime
+    *, session: Session, context: ServiceContext, count: int, seed: int, now: datetime
 ) -> LoadSummary:
     if not 1 <= count <= 20_000:
         raise InvalidInput("--facilities must be between 1 and 20000")
-    entries = synthetic_entries(rules=rules, count=count, seed=seed)
-    rows = _load_entries(
-        session=session, rules=rules, cipher=cipher, entries=entries, flexible={}, now=now
-    )
+    entries = synthetic_entries(rules=context.rules, count=count, seed=seed)
+    rows = _load_entries(session=session, context=context, entries=entries, flexible={}, now=now)
     return LoadSummary(facilities=len(rows), beds=sum(row.total_beds for row in rows))

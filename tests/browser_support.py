@@ -22,11 +22,10 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from broker.crypto import AddressCipher, Passwords
 from broker.db.engine import make_engine, unit_of_work
 from broker.db.migrate import upgrade
-from broker.domain.rules import load_rules
 from broker.network import load_demo
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 from tests.conftest import ARTIFACTS
 
@@ -75,9 +74,7 @@ def demo_server(directory: Path, clock: ShiftedClock | None = None) -> Iterator[
     with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
         load_demo(
             session=session,
-            rules=load_rules(settings.data_dir),
-            cipher=AddressCipher(settings.address_key_bytes),
-            passwords=Passwords(),
+            context=ServiceContext.from_settings(settings),
             path=settings.data_dir / "demo_network.toml",
             now=clock(),
         )

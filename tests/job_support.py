@@ -14,7 +14,7 @@ import httpx
 
 import broker.jobs as jobs
 from broker.db.engine import make_engine
-from broker.domain.rules import load_rules
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -43,8 +43,7 @@ def runner_at(
     engine when done (``runner.engine.dispose()``)."""
     return jobs.Runner(
         engine=make_engine(settings.database_url, pool_size=4),
-        settings=settings,
-        rules=load_rules(settings.data_dir),
+        services=ServiceContext.from_settings(settings),
         clock=lambda: at,
         client_factory=client_factory
         or (lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler))),

@@ -17,7 +17,7 @@ from api.guards import SESSION_COOKIE
 from broker.crypto import new_token, token_digest
 from broker.db.engine import unit_of_work
 from broker.db.models import Credential
-from broker.services.accounts import PAGE_SESSION
+from broker.services.accounts import CredentialKind
 
 
 def page_session_for(client: TestClient[Any], token: str) -> str:
@@ -35,7 +35,7 @@ def page_session_for(client: TestClient[Any], token: str) -> str:
         session.add(
             Credential(
                 user_id=api.user_id,
-                kind=PAGE_SESSION,
+                kind=CredentialKind.PAGE_SESSION,
                 label="page",
                 token_hash=token_digest(secret, page),
                 created_at=now,

@@ -43,9 +43,9 @@ import sqlalchemy as sa
 
 from broker.crypto import Passwords
 from broker.db.engine import make_engine, unit_of_work
-from broker.domain.rules import load_rules
 from broker.jobs import RAN, Runner, default_client_factory
 from broker.services.accounts import user_create
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 from tests.conftest import ARTIFACTS, PASSWORD, facility_body
 from tests.integrity_support import assert_consistent
@@ -324,8 +324,7 @@ def confirm_x_expiry(stage: Stage) -> Iterator[Round]:
     # built like the command line's runner, with its own engine, but on the test's clock
     runner = Runner(
         engine=make_engine(stage.database_url),
-        settings=stage.settings,
-        rules=load_rules(stage.settings.data_dir),
+        services=ServiceContext.from_settings(stage.settings),
         clock=clock,
         client_factory=default_client_factory(stage.settings),
     )

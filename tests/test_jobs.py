@@ -21,7 +21,7 @@ from litestar.testing import TestClient
 
 import broker.jobs as jobs
 from broker.db.engine import make_engine
-from broker.domain.rules import load_rules
+from broker.services.context import ServiceContext
 from broker.settings import Settings
 from tests.conftest import Accounts, TestClock
 from tests.job_support import runner_at
@@ -263,8 +263,7 @@ def test_two_real_schedulers_share_the_ticks(
     for i in range(2):
         runner = jobs.Runner(
             engine=make_engine(settings.database_url, pool_size=2),
-            settings=settings,
-            rules=load_rules(settings.data_dir),
+            services=ServiceContext.from_settings(settings),
             clock=lambda: datetime.now().astimezone(),
             client_factory=httpx.AsyncClient,
             name=f"scheduler-{i}",

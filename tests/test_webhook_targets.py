@@ -88,12 +88,14 @@ def desk(client: TestClient[Any], accounts: Accounts, admin: dict[str, str], nam
 def app_settings(client: TestClient[Any], **changes: Any) -> Iterator[Settings]:
     """The running app's settings changed for a while (loopback, allowed hosts)."""
     state = client.app.state.broker
-    before = state.settings
-    state.settings = dataclasses.replace(before, **changes)
+    before = state.services
+    state.services = dataclasses.replace(
+        before, settings=dataclasses.replace(before.settings, **changes)
+    )
     try:
         yield state.settings
     finally:
-        state.settings = before
+        state.services = before
 
 
 def put_hook(desk: Desk, fid: int, url: str | None) -> httpx.Response:

@@ -32,7 +32,7 @@ def _out(view: facilities.FacilityView) -> FacilityOut:
 def _read_back(db: DbSession, broker: Broker, facility_id: FromPath[int], now: Now) -> FacilityOut:
     return _out(
         facilities.facility_get(
-            session=db, facility_id=facility_id, now=now, stale_after=broker.stale_after
+            session=db, facility_id=facility_id, now=now, context=broker.services
         )
     )
 
@@ -47,7 +47,7 @@ class FacilityController(Controller):
     ) -> FacilityOut:
         spec = FacilitySpec(**{**msgspec.structs.asdict(data), "languages": tuple(data.languages)})
         row = facilities.facility_create(
-            session=db, rules=broker.rules, spec=spec, actor=actor, now=now
+            session=db, context=broker.services, spec=spec, actor=actor, now=now
         )
         assert row.id is not None
         return _read_back(db, broker, row.id, now)
@@ -65,7 +65,7 @@ class FacilityController(Controller):
         views = facilities.facility_list(
             session=db,
             now=now,
-            stale_after=broker.stale_after,
+            context=broker.services,
             filters=facilities.FacilityFilter(
                 kind=kind, region=region, with_free_units=with_free_units
             ),
@@ -95,7 +95,7 @@ class FacilityController(Controller):
         }
         facilities.facility_update(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             facility_id=facility_id,
             changes=changes,
             actor=actor,
@@ -159,7 +159,7 @@ class FacilityController(Controller):
     ) -> None:
         addresses.address_set(
             session=db,
-            cipher=broker.cipher,
+            context=broker.services,
             facility_id=facility_id,
             address=data.address,
             actor=actor,
@@ -177,6 +177,6 @@ class FacilityController(Controller):
     ) -> AddressBody:
         return AddressBody(
             address=addresses.address_read(
-                session=db, cipher=broker.cipher, facility_id=facility_id, actor=actor, now=now
+                session=db, context=broker.services, facility_id=facility_id, actor=actor, now=now
             )
         )

@@ -92,14 +92,11 @@ class MatchController(Controller):
     ) -> MatchOut:
         ranking = matching.match(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             request=request_from_json(family_request(data)),
             now=now,
-            stale_after=broker.stale_after,
             limit=data.limit,
-            snapshot=broker.snapshot,
             actor=actor,
-            unmet_key=broker.settings.token_secret_bytes,
         )
         return _match_out(ranking)
 
@@ -114,14 +111,12 @@ class HoldController(Controller):
     ) -> HoldCreatedOut:
         hold, facility = holds.hold_create(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             request=request_from_json(family_request(data)),
             facility_id=data.facility_id,
             ttl_minutes=data.ttl_minutes,
-            limits=broker.hold_limits,
             actor=actor,
             now=now,
-            unmet_key=broker.settings.token_secret_bytes,
         )
         return _created(hold, facility)
 
@@ -154,12 +149,11 @@ class HoldController(Controller):
         given = data.identity if data is not None else None
         placement = holds.hold_confirm(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             hold_id=hold_id,
             actor=actor,
             now=now,
             identity=None if given is None else Identity(**msgspec.structs.asdict(given)),
-            identity_key=broker.settings.identity_key_bytes,
         )
         return ConfirmOut(
             placement_id=placement.id,
@@ -204,12 +198,10 @@ class HoldController(Controller):
         """Match the hold's family again, leaving out every facility that declined it."""
         _, ranking = holds.hold_rematch(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             hold_id=hold_id,
             actor=actor,
             now=now,
-            stale_after=broker.stale_after,
-            snapshot=broker.snapshot,
         )
         return _match_out(ranking)
 
@@ -293,11 +285,10 @@ class StayController(Controller):
         """Start a transfer: a hold at the target, confirmed by the target's staff on arrival."""
         hold, facility = holds.transfer_hold_create(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             placement_id=placement_id,
             target_facility_id=data.facility_id,
             ttl_minutes=data.ttl_minutes,
-            limits=broker.hold_limits,
             actor=actor,
             now=now,
         )

@@ -61,11 +61,9 @@ class PlanController(Controller):
         return _out(
             planning.plan_batch(
                 session=db,
-                rules=broker.rules,
+                context=broker.services,
                 requests=[request_from_json(family_request(r)) for r in data.requests],
                 now=now,
-                stale_after=broker.stale_after,
-                time_limit=broker.settings.plan_seconds_batch,
                 actor=actor,
             )
         )
@@ -83,11 +81,9 @@ class PlanController(Controller):
         return _out(
             planning.plan_transfers(
                 session=db,
-                rules=broker.rules,
+                context=broker.services,
                 horizon_days=(data or TransferPlanIn()).horizon_days,
                 now=now,
-                stale_after=broker.stale_after,
-                time_limit=broker.settings.plan_seconds_transfers,
                 actor=actor,
             )
         )
@@ -105,11 +101,9 @@ class PlanController(Controller):
         return _out(
             planning.plan_evacuation(
                 session=db,
-                rules=broker.rules,
+                context=broker.services,
                 facility_id=data.facility_id,
                 now=now,
-                stale_after=broker.stale_after,
-                time_limit=broker.settings.plan_seconds_evacuation,
                 actor=actor,
             )
         )
@@ -130,9 +124,8 @@ class PlanController(Controller):
         """Create all the plan's holds, or none (409 with what changed)."""
         holds = planning.plan_apply(
             session=db,
-            rules=broker.rules,
+            context=broker.services,
             plan_id=plan_id,
-            limits=broker.hold_limits,
             actor=actor,
             now=now,
         )

@@ -33,24 +33,20 @@ async def answer_no_sooner_than_the_floor(
     """The inquiry's answer, or its refusal, never before ``police_answer_ms`` have passed,
     so that no answer comes back measurably sooner than another (used by the page too)."""
     started = time.monotonic()
-    settings = broker.settings
     try:
         return await anyio.to_thread.run_sync(
             lambda: police.inquiry_answer(
                 session=db,
-                key=settings.identity_key_bytes,
+                context=broker.services,
                 officer=officer,
                 full_name=full_name,
                 birth_date=birth_date,
                 case_reference=case_reference,
-                retention=broker.identity_retention,
-                per_hour=settings.police_inquiries_per_hour,
-                contact=settings.hotline_contact,
                 now=now,
             )
         )
     finally:
-        floor = settings.police_answer_ms / 1000
+        floor = broker.settings.police_answer_ms / 1000
         await asyncio.sleep(max(0.0, floor - (time.monotonic() - started)))
 
 

@@ -9,12 +9,12 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from broker.crypto import AddressCipher
 from broker.db.models import Facility
 from broker.domain.access import Principal, ensure_own_facility_or_admin
 from broker.domain.audit_chain import AuditAction
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
+from broker.services.context import ServiceContext
 
 MAX_ADDRESS_LENGTH = 500
 
@@ -32,7 +32,7 @@ def _facility(session: Session, facility_id: int, *, for_update: bool) -> Facili
 def address_set(
     *,
     session: Session,
-    cipher: AddressCipher,
+    context: ServiceContext,
     facility_id: int,
     address: str,
     actor: Principal,
@@ -50,7 +50,7 @@ def address_set(
             details=[{"field": "address", "message": "too long"}],
         )
     row = _facility(session, facility_id, for_update=True)
-    row.address_ciphertext = cipher.encrypt(facility_id, address)
+    row.address_ciphertext = context.cipher.encrypt(facility_id, address)
     row.updated_at = now
     session.add(row)
     audit_record(
@@ -64,14 +64,14 @@ def address_set(
 
 
 def address_read(
-    *, session: Session, cipher: AddressCipher, facility_id: int, actor: Principal, now: datetime
+    *, session: Session, context: ServiceContext, facility_id: int, actor: Principal, now: datetime
 ) -> str:
     """Decrypt the address for its own staff or an admin; the read itself is recorded."""
     ensure_own_facility_or_admin(actor, facility_id)
     row = _facility(session, facility_id, for_update=False)
     if row.address_ciphertext is None:
         raise NotFound(f"facility {facility_id} has no address on record")
-    address = cipher.decrypt(facility_id, row.address_ciphertext)
+    address = context.cipher.decrypt(facility_id, row.address_ciphertext)
     audit_record(
         session=session,
         now=now,

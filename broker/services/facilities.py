@@ -17,10 +17,10 @@ from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.domain.capacity import NOTHING, Places, available, check_room_for_stays
 from broker.domain.facility import FacilitySpec, check_facility, is_stale
-from broker.domain.rules import Rules
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
 from broker.services.availability import held_places, staying_places
+from broker.services.context import ServiceContext
 from broker.services.locks import lock_facility
 
 
@@ -141,10 +141,15 @@ def _apply_spec(row: Facility, spec: FacilitySpec, operator_id: int) -> None:
 
 
 def facility_create(
-    *, session: Session, rules: Rules, spec: FacilitySpec, actor: Principal | None, now: datetime
+    *,
+    session: Session,
+    context: ServiceContext,
+    spec: FacilitySpec,
+    actor: Principal | None,
+    now: datetime,
 ) -> Facility:
     """Register a facility. It starts with no free places and no report (so: stale)."""
-    check_facility(spec, rules)
+    check_facility(spec, context.rules)
     operator = operator_get_or_create(session=session, name=spec.operator, now=now)
     assert operator.id is not None
     row = Facility(
@@ -175,7 +180,7 @@ def facility_create(
 def facility_update(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     facility_id: int,
     changes: dict[str, Any],
     actor: Principal | None,
@@ -187,7 +192,7 @@ def facility_update(
     operator = session.get(Operator, row.operator_id)
     assert operator is not None
     spec = _spec_of(row, operator.name).merged(changes)
-    check_facility(spec, rules)
+    check_facility(spec, context.rules)
     if row.reported_free_units > spec.total_units or row.reported_free_beds > spec.total_beds:
         raise InvalidInput(
             "the new totals are below the facility's reported free places; "
@@ -223,7 +228,7 @@ def facility_update(
 
 
 def facility_get(
-    *, session: Session, facility_id: int, now: datetime, stale_after: timedelta
+    *, session: Session, context: ServiceContext, facility_id: int, now: datetime
 ) -> FacilityView:
     statement = (
         select(Facility, Operator.name)
@@ -236,15 +241,19 @@ def facility_get(
     row, operator_name = found
     held = held_places(session=session, now=now, facility_ids=[facility_id])
     return _view(
-        row, operator_name, held.get(facility_id, NOTHING), now=now, stale_after=stale_after
+        row,
+        operator_name,
+        held.get(facility_id, NOTHING),
+        now=now,
+        stale_after=context.stale_after,
     )
 
 
 def facility_list(
     *,
     session: Session,
+    context: ServiceContext,
     now: datetime,
-    stale_after: timedelta,
     filters: FacilityFilter = FacilityFilter(),
 ) -> list[FacilityView]:
     statement = select(Facility, Operator.name).join(
@@ -263,7 +272,13 @@ def facility_list(
         session=session, now=now, facility_ids=None if filters.ids is None else filters.ids
     )
     views = [
-        _view(row, operator_name, held.get(row.id or 0, NOTHING), now=now, stale_after=stale_after)
+        _view(
+            row,
+            operator_name,
+            held.get(row.id or 0, NOTHING),
+            now=now,
+            stale_after=context.stale_after,
+        )
         for row, operator_name in rows
     ]
     if filters.with_free_units:

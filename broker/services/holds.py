@@ -27,16 +27,16 @@ from broker.domain.identity import Identity
 from broker.domain.requests import check_regions, request_from_json, request_to_json
 from broker.domain.rules import Rules
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
-from broker.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
 from broker.services.availability import (
     ACTIVE,
     OPEN,
-    FacilitySnapshot,
     facility_state,
     held_places,
     staying_places,
 )
+from broker.services.context import HoldLimits, ServiceContext
 from broker.services.locks import (
     lock_expired_holds,
     lock_facilities,
@@ -71,14 +71,6 @@ def effective_state(hold: Hold, now: datetime) -> str:
     return hold.state
 
 
-@dataclass(frozen=True, slots=True)
-class HoldLimits:
-    """How long a hold lasts when the counsellor does not say, and at most (settings)."""
-
-    default_minutes: int
-    max_minutes: int
-
-
 def _ttl(minutes: int | None, limits: HoldLimits) -> timedelta:
     default, maximum = limits.default_minutes, limits.max_minutes
     value = default if minutes is None else minutes
@@ -96,28 +88,27 @@ def _ttl(minutes: int | None, limits: HoldLimits) -> timedelta:
 def hold_create(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     request: PlacementRequest,
     facility_id: int,
     ttl_minutes: int | None,
-    limits: HoldLimits,
     actor: Principal,
     now: datetime,
     transfer_from_placement_id: str | None = None,
-    unmet_key: bytes | None = None,
+    from_call: bool = True,
 ) -> tuple[Hold, Facility]:
     """Reserve one unit and the family's beds, or refuse: 422 when the facility does not
-    fit the family at all, 409 when it would but the place is gone. With ``unmet_key``, a
-    case this counsellor counted as unmet today is met now."""
-    ttl = _ttl(ttl_minutes, limits)
-    check_regions(request, rules)
+    fit the family at all, 409 when it would but the place is gone. A hold made during a
+    call (not from a plan) meets a case this counsellor counted as unmet today."""
+    ttl = _ttl(ttl_minutes, context.hold_limits)
+    check_regions(request, context.rules)
     facility = lock_facility(session, facility_id)
     need = Places(1, request.family.persons)
     held = held_places(session=session, now=now, facility_ids=[facility_id]).get(
         facility_id, Places(0, 0)
     )
     free = available(Places(facility.reported_free_units, facility.reported_free_beds), held)
-    network = rules.network(stale_after_hours=24)
+    network = context.network()
     reason = rule_reason(prepare(request, network), facility_state(facility, free), network)
     if reason is not None:
         raise InvalidInput(
@@ -153,10 +144,10 @@ def hold_create(
         subject_id=hold.id,
         detail={"facility_id": facility_id, "beds": need.beds},
     )
-    if unmet_key is not None and transfer_from_placement_id is None:
+    if from_call and transfer_from_placement_id is None:
         unmet_case_met(
             session=session,
-            key=unmet_key,
+            key=context.case_key,
             counsellor_user_id=actor.user_id,
             request=hold.request,
             now=now,
@@ -262,20 +253,17 @@ def _release(session: Session, hold: Hold, *, actor: Principal, now: datetime, w
 def hold_confirm(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     hold_id: str,
     actor: Principal,
     now: datetime,
     identity: Identity | None = None,
-    identity_key: bytes | None = None,
 ) -> Placement:
     """The family has arrived: the receiving facility's staff turn the hold into a stay.
 
     Staff may record the resident's identity (kept only as a keyed hash, with her consent
     choice, for police inquiries); a transferred resident keeps the one already recorded."""
     if identity is not None:  # refused before anything is written
-        if identity_key is None:
-            raise ConfigurationError("no identity key to hash the resident's identity with")
         identity_check(full_name=identity.full_name, birth_date=identity.birth_date, now=now)
     # The hold's facility and transfer source never change, so they may be read before the
     # locks; the lock order (stay, hold, facilities) is then the same as every other write's.
@@ -304,8 +292,8 @@ def hold_confirm(
             f"{facility.name} has all its {facility.total_units} units taken by families "
             "staying there; record a departure first"
         )
-    rule = rules.kind(facility.kind)
-    history = _stay_history(session, hold.transfer_from_placement_id, rules, now)
+    rule = context.rules.kind(facility.kind)
+    history = _stay_history(session, hold.transfer_from_placement_id, context.rules, now)
     prior = prior_days_on_clock(rule.stay_clock, history)
     placement_id = uuid.uuid4().hex
     placement = Placement(
@@ -334,9 +322,13 @@ def hold_confirm(
         end_stay(session, previous, state="transferred", reason="transferred", now=now)
     session.add_all([facility, hold, placement])
     session.flush()
-    if identity is not None and identity_key is not None:
+    if identity is not None:
         identity_record(
-            session=session, key=identity_key, placement=placement, identity=identity, now=now
+            session=session,
+            key=context.identity_key,
+            placement=placement,
+            identity=identity,
+            now=now,
         )
     elif previous is not None:
         identity_carry(session=session, from_placement_id=previous.id, to_placement_id=placement.id)
@@ -443,11 +435,10 @@ def holds_expire(*, session: Session, now: datetime) -> list[str]:
 def transfer_hold_create(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     placement_id: str,
     target_facility_id: int,
     ttl_minutes: int | None,
-    limits: HoldLimits,
     actor: Principal,
     now: datetime,
     emergency: bool = False,
@@ -481,22 +472,21 @@ def transfer_hold_create(
         None
         if emergency
         else transfer_refusal(
-            source=rules.kind(source.kind),
-            target=rules.kind(target.kind),
+            source=context.rules.kind(source.kind),
+            target=context.rules.kind(target.kind),
             same_operator=source.operator_id == target.operator_id,
             operator_flexible=bool(operator and operator.flexible_transfers),
-            allow_same_tier=rules.allow_same_tier,
+            allow_same_tier=context.rules.allow_same_tier,
         )
     )
     if refusal is not None:
         raise InvalidInput(refusal, details=[{"field": "facility_id", "message": "tier"}])
     return hold_create(
         session=session,
-        rules=rules,
+        context=context,
         request=request_from_json(placement.request),
         facility_id=target_facility_id,
         ttl_minutes=ttl_minutes,
-        limits=limits,
         actor=actor,
         now=now,
         transfer_from_placement_id=placement_id,
@@ -628,23 +618,19 @@ def holds_for_facility(
 def hold_rematch(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     hold_id: str,
     actor: Principal,
     now: datetime,
-    stale_after: timedelta,
-    snapshot: FacilitySnapshot | None = None,
 ) -> tuple[HoldView, Ranking]:
     """The hold's family matched again, leaving out every facility that declined it."""
     view = hold_get(session=session, hold_id=hold_id, actor=actor, now=now)
     ranking = match(
         session=session,
-        rules=rules,
+        context=context,
         request=request_from_json(view.request),
         now=now,
-        stale_after=stale_after,
         exclude_facility_ids=declined_facilities(session=session, hold_id=hold_id),
-        snapshot=snapshot,
     )
     return view, ranking
 

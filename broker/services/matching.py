@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
 from broker.domain.access import Principal
 from broker.domain.requests import check_regions, request_to_json
-from broker.domain.rules import Rules
-from broker.services.availability import FacilitySnapshot, facility_states
+from broker.services.context import ServiceContext
 from broker.services.statistics import unmet_case_record
 from solver.feasibility import REASONS
 from solver.instance import PlacementRequest
@@ -24,41 +23,28 @@ EXCLUSION_REASONS = {**REASONS, DECLINED_THIS_FAMILY: "already declined this fam
 def match(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     request: PlacementRequest,
     now: datetime,
-    stale_after: timedelta,
     limit: int = 10,
     exclude_facility_ids: Collection[int] = (),
-    snapshot: FacilitySnapshot | None = None,
     actor: Principal | None = None,
-    unmet_key: bytes | None = None,
 ) -> Ranking:
     """Ranked options for the request; facilities in ``exclude_facility_ids`` (those that
     already declined this family) are left out and counted as ``declined_this_family``.
-    With ``actor`` and ``unmet_key`` (the counsellor's own search), a ranking without any
-    option is counted as an unmet case."""
-    check_regions(request, rules)
-    states = (
-        snapshot.states(session=session, now=now)
-        if snapshot is not None
-        else facility_states(session=session, now=now)
-    )
+    With ``actor`` (the counsellor's own search), a ranking without any option is counted
+    as an unmet case."""
+    check_regions(request, context.rules)
+    states = context.snapshot.states(session=session, now=now)
     kept = [state for state in states if state.id not in exclude_facility_ids]
-    ranking = rank(
-        request,
-        kept,
-        rules.network(stale_after_hours=stale_after.total_seconds() / 3600),
-        now=now,
-        limit=limit,
-    )
+    ranking = rank(request, kept, context.network(), now=now, limit=limit)
     skipped = len(states) - len(kept)
     if skipped:
         ranking.excluded[DECLINED_THIS_FAMILY] = skipped
-    if ranking.feasible == 0 and actor is not None and unmet_key is not None:
+    if ranking.feasible == 0 and actor is not None:
         unmet_case_record(
             session=session,
-            key=unmet_key,
+            key=context.case_key,
             counsellor_user_id=actor.user_id,
             request=request_to_json(request),
             now=now,

@@ -20,11 +20,11 @@ from broker.db.models import Facility, Operator, Placement, PlanRecord
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.domain.requests import check_regions, request_from_json, request_to_json
-from broker.domain.rules import Rules
 from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
 from broker.services.availability import ACTIVE, facility_states
-from broker.services.holds import HoldLimits, hold_create, transfer_hold_create
+from broker.services.context import ServiceContext
+from broker.services.holds import hold_create, transfer_hold_create
 from broker.services.locks import lock_facilities, lock_placements
 from solver.instance import PlacementRequest
 from solver.plans import Demand, Plan, PlanInstance, solve
@@ -60,10 +60,6 @@ class PlanView:
     solve_seconds: float
     items: tuple[PlanItemView, ...]
     unplaced: dict[str, str]
-
-
-def _network(rules: Rules, stale_after: timedelta) -> Any:
-    return rules.network(stale_after_hours=stale_after.total_seconds() / 3600)
 
 
 def _solve_checked(instance: PlanInstance, time_limit: float) -> Plan:
@@ -129,23 +125,21 @@ def _item(assignment: Any, **extra: Any) -> dict[str, Any]:
 def plan_batch(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     requests: list[PlacementRequest],
     now: datetime,
-    stale_after: timedelta,
-    time_limit: float,
     actor: Principal,
 ) -> PlanView:
     """Many families at once (a busy night, a police operation) onto free capacity."""
     for request in requests:
-        check_regions(request, rules)
+        check_regions(request, context.rules)
     instance = PlanInstance(
         demands=tuple(Demand(key=str(i), request=r) for i, r in enumerate(requests)),
         facilities=tuple(facility_states(session=session, now=now)),
-        network=_network(rules, stale_after),
+        network=context.network(),
         now=now,
     )
-    plan = _solve_checked(instance, time_limit)
+    plan = _solve_checked(instance, float(context.settings.plan_seconds_batch))
     items = [_item(a, request=request_to_json(requests[int(a.key)])) for a in plan.assignments]
     return _store(session=session, kind="batch", plan=plan, items=items, actor=actor, now=now)
 
@@ -164,11 +158,9 @@ def _active_placements(session: Session, *where: Any) -> list[tuple[Placement, F
 def plan_transfers(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     horizon_days: int,
     now: datetime,
-    stale_after: timedelta,
-    time_limit: float,
     actor: Principal | None,
 ) -> PlanView:
     """Residents whose stay limit falls within the horizon, moved one tier on; an operator
@@ -178,7 +170,7 @@ def plan_transfers(
         raise InvalidInput("horizon_days must be between 1 and 180")
     due = _active_placements(session, col(Placement.limit_at) <= now + timedelta(days=horizon_days))
     facilities = tuple(facility_states(session=session, now=now))
-    network = _network(rules, stale_after)
+    network = context.network()
     flexible = frozenset(
         op.id
         for op in session.exec(select(Operator).where(Operator.flexible_transfers)).all()
@@ -200,7 +192,7 @@ def plan_transfers(
             )
         )
     instance = PlanInstance(demands=tuple(demands), facilities=facilities, network=network, now=now)
-    plan = _solve_checked(instance, time_limit)
+    plan = _solve_checked(instance, float(context.settings.plan_seconds_transfers))
     source_of = {placement.id: source.id for placement, source in due}
     items = [
         _item(a, placement_id=a.key, from_facility_id=source_of[a.key]) for a in plan.assignments
@@ -211,18 +203,16 @@ def plan_transfers(
 def plan_evacuation(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     facility_id: int,
     now: datetime,
-    stale_after: timedelta,
-    time_limit: float,
     actor: Principal,
 ) -> PlanView:
     """Everyone out of a compromised facility at once, to places outside its danger zone."""
     compromised = session.get(Facility, facility_id)
     if compromised is None:
         raise NotFound(f"no facility with id {facility_id}")
-    network = _network(rules, stale_after)
+    rules, network = context.rules, context.network()
     reach = network.weights.exclusion_km
     danger = frozenset(
         region
@@ -241,7 +231,7 @@ def plan_evacuation(
         forbidden_regions=danger,
         excluded_facility_ids=frozenset({facility_id}),
     )
-    plan = _solve_checked(instance, time_limit)
+    plan = _solve_checked(instance, float(context.settings.plan_seconds_evacuation))
     if plan.unplaced:  # everyone must be moved: a partial plan is an infeasible one
         plan = Plan(
             status="infeasible",
@@ -274,9 +264,8 @@ class AppliedHold:
 def plan_apply(
     *,
     session: Session,
-    rules: Rules,
+    context: ServiceContext,
     plan_id: str,
-    limits: HoldLimits,
     actor: Principal,
     now: datetime,
 ) -> list[AppliedHold]:
@@ -302,22 +291,21 @@ def plan_apply(
             if record.kind == "batch":
                 hold, _ = hold_create(
                     session=session,
-                    rules=rules,
+                    context=context,
                     request=request_from_json(item["request"]),
                     facility_id=item["facility_id"],
                     ttl_minutes=None,
-                    limits=limits,
                     actor=actor,
                     now=now,
+                    from_call=False,
                 )
             else:
                 hold, _ = transfer_hold_create(
                     session=session,
-                    rules=rules,
+                    context=context,
                     placement_id=item["placement_id"],
                     target_facility_id=item["facility_id"],
                     ttl_minutes=None,
-                    limits=limits,
                     actor=actor,
                     now=now,
                     emergency=record.kind == "evacuation",

@@ -38,6 +38,7 @@ from broker.domain.identity import (
 )
 from broker.errors import InvalidInput, NotFound, PermissionDenied, RateLimited
 from broker.services.audit import audit_record
+from broker.services.context import ServiceContext
 from broker.services.notifications import FACILITY, notify
 
 RATE_WINDOW = timedelta(hours=1)
@@ -149,14 +150,11 @@ def _ensure_within_rate(
 def inquiry_answer(
     *,
     session: Session,
-    key: bytes,
+    context: ServiceContext,
     officer: Principal,
     full_name: str,
     birth_date: date,
     case_reference: str,
-    retention: IdentityRetention,
-    per_hour: int,
-    contact: str,
     now: datetime,
 ) -> InquiryAnswer:
     if officer.role is not Role.POLICE:
@@ -170,8 +168,9 @@ def inquiry_answer(
             ],
         )
     identity_check(full_name=full_name, birth_date=birth_date, now=now)
-    _ensure_within_rate(session, officer, reference, per_hour, now)
-    digest = identity_digest(key, full_name=full_name, birth_date=birth_date)
+    settings, retention = context.settings, context.identity_retention
+    _ensure_within_rate(session, officer, reference, settings.police_inquiries_per_hour, now)
+    digest = identity_digest(context.identity_key, full_name=full_name, birth_date=birth_date)
     matches = session.exec(
         select(ResidentIdentity, Placement)
         .join(Placement, col(Placement.id) == col(ResidentIdentity.placement_id))
@@ -222,7 +221,7 @@ def inquiry_answer(
     return InquiryAnswer(
         inquiry_id=inquiry.id,
         placed=placed,
-        contact=contact,
+        contact=settings.hotline_contact,
         answer=PLACED_ANSWER if placed else NO_RECORD_ANSWER,
     )
 
