@@ -36,6 +36,7 @@ from api.state import BrokerState, Clock, system_clock
 from api.strict_body import check_strict_json_body
 from api.views import PAGE_HANDLERS
 from broker.db.engine import make_engine
+from broker.domain.states import HoldState
 from broker.services.context import ServiceContext
 from broker.settings import Settings
 
@@ -78,6 +79,8 @@ def _format_when(value: datetime) -> str:
 
 def _register_filters(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["when"] = _format_when
+    # pages compare states by member, never by a literal of their own
+    engine.engine.globals["HoldState"] = HoldState
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:

@@ -35,6 +35,7 @@ from broker.domain.access import ALL_ROLES, Principal, Role
 from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import FacilityKind, RiskLevel
+from broker.domain.states import Event, HoldState
 from broker.errors import (
     BrokerError,
     Conflict,
@@ -72,11 +73,11 @@ HOME_BY_ROLE = {
 }
 
 HOLD_STATES = {
-    holds.OPEN: "open",
-    holds.CONFIRMED: "confirmed: the family has arrived",
-    holds.DECLINED: "declined",
-    holds.RELEASED: "released",
-    holds.EXPIRED: "expired",
+    HoldState.OPEN: "open",
+    HoldState.CONFIRMED: "confirmed: the family has arrived",
+    HoldState.DECLINED: "declined",
+    HoldState.RELEASED: "released",
+    HoldState.EXPIRED: "expired",
 }
 # Stricter than the JSON API (any age 0-120) so that a typo such as "3" for "34" is caught;
 # a teenage mother is entered as an adult, so adults start at 14, and a child is under 18.
@@ -634,7 +635,7 @@ def _call_page(
         "holds": own,
         "held": next((view for view in own if view.hold_id == held), None),
         "released": next(
-            (view for view in own if view.hold_id == released and view.state == holds.RELEASED),
+            (view for view in own if view.hold_id == released and view.state == HoldState.RELEASED),
             None,
         ),
         "states": HOLD_STATES,
@@ -831,7 +832,7 @@ def _incoming_page(
         "max_note": holds.MAX_DECLINE_NOTE,
         "arrived": arrived,
         "declined": any(
-            view.hold_id == declined and view.state == holds.DECLINED for view in shown
+            view.hold_id == declined and view.state == HoldState.DECLINED for view in shown
         ),
         "error": None,
         "error_hold": None,
@@ -1029,13 +1030,13 @@ async def police_submit(
 # --- inbox: notifications for the caller's audience -----------------------------------------
 
 EVENT_TEXTS = {
-    "hold.incoming": "a family is on its way under a hold",
-    "hold.expired": "a hold expired",
-    "capacity.stale": "capacity report is stale: please report",
-    "capacity.stale_escalated": "a facility's capacity report is long overdue",
-    "stay.limit_near": "a stay is reaching its limit",
-    "plan.transfer_proposal": "a transfer plan was proposed",
-    "police.inquiry": "the police asked about a resident",
+    Event.HOLD_INCOMING: "a family is on its way under a hold",
+    Event.HOLD_EXPIRED: "a hold expired",
+    Event.CAPACITY_STALE: "capacity report is stale: please report",
+    Event.CAPACITY_STALE_ESCALATED: "a facility's capacity report is long overdue",
+    Event.STAY_LIMIT_NEAR: "a stay is reaching its limit",
+    Event.PLAN_TRANSFER_PROPOSAL: "a transfer plan was proposed",
+    Event.POLICE_INQUIRY: "the police asked about a resident",
 }
 
 

@@ -44,6 +44,7 @@ from sqlmodel import col, func, select
 
 from broker.db.engine import unit_of_work
 from broker.db.models import JobRun
+from broker.domain.states import Audience, Event
 from broker.domain.webhooks import RetryPolicy
 from broker.services import holds, notifications, planning, statistics, upkeep
 from broker.services.context import ServiceContext
@@ -154,8 +155,8 @@ def _nightly_transfer_proposals(ctx: JobContext) -> dict[str, Any]:
         )
         notifications.notify(
             session=session,
-            event="plan.transfer_proposal",
-            audience=notifications.HOTLINE,
+            event=Event.PLAN_TRANSFER_PROPOSAL,
+            audience=Audience.HOTLINE,
             payload={
                 "plan_id": proposal.plan_id,
                 "moves": len(proposal.items),

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from broker.domain.states import HoldState, StayState, sql_value
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every database."""
@@ -215,6 +217,10 @@ class AuditChainHead(SQLModel, table=True):
     mac: str = Field(max_length=64)
 
 
+# a stay has at most one open transfer hold (partial unique index, migration 0008)
+_OPEN_TRANSFER = f"state = {sql_value(HoldState.OPEN)} AND transfer_from_placement_id IS NOT NULL"
+
+
 class Hold(SQLModel, table=True):
     """A unit reserved for a family on its way. Counted against the facility's free places
     while open and unexpired; an open hold past ``expires_at`` counts as expired at once."""
@@ -227,8 +233,8 @@ class Hold(SQLModel, table=True):
             "uq_holds_open_transfer",
             "transfer_from_placement_id",
             unique=True,
-            sqlite_where=sa.text("state = 'open' AND transfer_from_placement_id IS NOT NULL"),
-            postgresql_where=sa.text("state = 'open' AND transfer_from_placement_id IS NOT NULL"),
+            sqlite_where=sa.text(_OPEN_TRANSFER),
+            postgresql_where=sa.text(_OPEN_TRANSFER),
         ),
     )
 
@@ -262,8 +268,8 @@ class Placement(SQLModel, table=True):
             "uq_placements_active_case",
             "case_id",
             unique=True,
-            sqlite_where=sa.text("state = 'active'"),
-            postgresql_where=sa.text("state = 'active'"),
+            sqlite_where=sa.text(f"state = {sql_value(StayState.ACTIVE)}"),
+            postgresql_where=sa.text(f"state = {sql_value(StayState.ACTIVE)}"),
         ),
     )
 

@@ -14,10 +14,8 @@ from sqlmodel import Session, col
 from broker.db.models import Facility, Hold, Placement
 from broker.db.revision import current_revision
 from broker.domain.capacity import Places, available, usable
+from broker.domain.states import HoldState, StayState
 from solver.instance import FacilityState
-
-OPEN = "open"
-ACTIVE = "active"
 
 
 def held_places(
@@ -26,7 +24,7 @@ def held_places(
     """Units and beds under open holds that have not yet expired, per facility."""
     statement = (
         sa.select(col(Hold.facility_id), sa.func.sum(Hold.units), sa.func.sum(Hold.beds))
-        .where(col(Hold.state) == OPEN, col(Hold.expires_at) > now)
+        .where(col(Hold.state) == HoldState.OPEN, col(Hold.expires_at) > now)
         .group_by(col(Hold.facility_id))
     )
     if facility_ids is not None:
@@ -44,7 +42,7 @@ def staying_places(*, session: Session, facility_id: int) -> Places:
         sa.select(
             sa.func.coalesce(sa.func.sum(Placement.units), 0),
             sa.func.coalesce(sa.func.sum(Placement.beds), 0),
-        ).where(col(Placement.facility_id) == facility_id, col(Placement.state) == ACTIVE)
+        ).where(col(Placement.facility_id) == facility_id, col(Placement.state) == StayState.ACTIVE)
     ).one()
     return Places(int(units), int(beds))
 

@@ -26,16 +26,11 @@ from broker.domain.capacity import Places, after_arrival, after_departure, avail
 from broker.domain.identity import Identity
 from broker.domain.requests import check_regions, request_from_json, request_to_json
 from broker.domain.rules import Rules
+from broker.domain.states import Audience, Event, HoldState, StayState
 from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
 from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from broker.services.audit import audit_record
-from broker.services.availability import (
-    ACTIVE,
-    OPEN,
-    facility_state,
-    held_places,
-    staying_places,
-)
+from broker.services.availability import facility_state, held_places, staying_places
 from broker.services.context import HoldLimits, ServiceContext
 from broker.services.locks import (
     lock_expired_holds,
@@ -46,7 +41,7 @@ from broker.services.locks import (
     lock_placement,
 )
 from broker.services.matching import match
-from broker.services.notifications import FACILITY, HOTLINE, notify
+from broker.services.notifications import notify
 from broker.services.police import identity_carry, identity_check, identity_record
 from broker.services.statistics import unmet_case_met
 from solver.feasibility import REASONS, prepare, rule_reason
@@ -60,14 +55,13 @@ DECLINE_REASONS = {
     "family_composition": "the family's composition does not fit",
     "other": "another reason",
 }
-CONFIRMED, DECLINED, RELEASED, EXPIRED = "confirmed", "declined", "released", "expired"
 CASE_CODE_ALPHABET = "ACDEFHJKLMNPRTUVWXY34679"
 
 
 def effective_state(hold: Hold, now: datetime) -> str:
     """An open hold past its expiry is expired at once, job or no job."""
-    if hold.state == OPEN and hold.expires_at <= now:
-        return EXPIRED
+    if hold.state == HoldState.OPEN and hold.expires_at <= now:
+        return HoldState.EXPIRED
     return hold.state
 
 
@@ -125,7 +119,7 @@ def hold_create(
         id=uuid.uuid4().hex,
         facility_id=facility_id,
         counsellor_user_id=actor.user_id,
-        state=OPEN,
+        state=HoldState.OPEN,
         units=need.units,
         beds=need.beds,
         request=request_to_json(request),
@@ -154,8 +148,8 @@ def hold_create(
         )
     notify(
         session=session,
-        event="hold.incoming",
-        audience=FACILITY,
+        event=Event.HOLD_INCOMING,
+        audience=Audience.FACILITY,
         facility_id=facility_id,
         payload={
             "hold_id": hold.id,
@@ -230,14 +224,14 @@ def close_pending_transfers(
     when the caller has locked them."""
     for hold in lock_open_transfer_holds(session, placement.id) if locked is None else locked:
         if hold.expires_at <= now:
-            hold.state, hold.closed_at = EXPIRED, now
+            hold.state, hold.closed_at = HoldState.EXPIRED, now
             session.add(hold)
         else:
             _release(session, hold, actor=actor, now=now, why=why)
 
 
 def _release(session: Session, hold: Hold, *, actor: Principal, now: datetime, why: str) -> None:
-    hold.state, hold.closed_at = RELEASED, now
+    hold.state, hold.closed_at = HoldState.RELEASED, now
     session.add(hold)
     audit_record(
         session=session,
@@ -278,9 +272,9 @@ def hold_confirm(
     )
     hold = lock_hold(session, hold_id)
     state = effective_state(hold, now)
-    if state != OPEN:
+    if state != HoldState.OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be confirmed")
-    if previous is not None and previous.state != ACTIVE:
+    if previous is not None and previous.state != StayState.ACTIVE:
         raise Conflict("the resident to be transferred is no longer staying at the first facility")
     locked = lock_facilities(
         session, [hold.facility_id] + ([previous.facility_id] if previous else [])
@@ -305,7 +299,7 @@ def hold_confirm(
         request=hold.request,
         units=hold.units,
         beds=hold.beds,
-        state=ACTIVE,
+        state=StayState.ACTIVE,
         started_at=now,
         prior_days=prior,
         limit_at=stay_limit(rule, now, prior),
@@ -316,10 +310,10 @@ def hold_confirm(
         Places(hold.units, hold.beds),
     )
     facility.reported_free_units, facility.reported_free_beds = arrived.units, arrived.beds
-    hold.state, hold.closed_at = CONFIRMED, now
+    hold.state, hold.closed_at = HoldState.CONFIRMED, now
     if previous is not None:
         # ended before the new stay is written: a case has one active stay at every flush
-        end_stay(session, previous, state="transferred", reason="transferred", now=now)
+        end_stay(session, previous, state=StayState.TRANSFERRED, reason="transferred", now=now)
     session.add_all([facility, hold, placement])
     session.flush()
     if identity is not None:
@@ -371,9 +365,9 @@ def hold_decline(
     hold = lock_hold(session, hold_id)
     ensure_own_facility(actor, hold.facility_id)
     state = effective_state(hold, now)
-    if state != OPEN:
+    if state != HoldState.OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be declined")
-    hold.state, hold.closed_at = DECLINED, now
+    hold.state, hold.closed_at = HoldState.DECLINED, now
     hold.decline_reason, hold.decline_note = reason, note or None
     session.add(hold)
     audit_record(
@@ -393,7 +387,7 @@ def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datet
         raise PermissionDenied("only counsellors release holds")
     hold = lock_hold(session, hold_id)
     state = effective_state(hold, now)
-    if state != OPEN:
+    if state != HoldState.OPEN:
         raise Conflict(f"this hold is {state}; only an open hold can be released")
     _release(session, hold, actor=actor, now=now, why="counsellor")
     return hold
@@ -404,7 +398,7 @@ def holds_expire(*, session: Session, now: datetime) -> list[str]:
     and tell the facility and the hotline (the counsellor who made it)."""
     expired = lock_expired_holds(session, now)
     for hold in expired:
-        hold.state, hold.closed_at = EXPIRED, now
+        hold.state, hold.closed_at = HoldState.EXPIRED, now
         session.add(hold)
         payload = {
             "hold_id": hold.id,
@@ -414,20 +408,20 @@ def holds_expire(*, session: Session, now: datetime) -> list[str]:
         }
         notify(
             session=session,
-            event="hold.expired",
-            audience=FACILITY,
+            event=Event.HOLD_EXPIRED,
+            audience=Audience.FACILITY,
             facility_id=hold.facility_id,
             payload=payload,
             now=now,
-            dedupe_key=f"hold.expired:{hold.id}:facility",
+            dedupe_key=f"{Event.HOLD_EXPIRED}:{hold.id}:facility",
         )
         notify(
             session=session,
-            event="hold.expired",
-            audience=HOTLINE,
+            event=Event.HOLD_EXPIRED,
+            audience=Audience.HOTLINE,
             payload=payload,
             now=now,
-            dedupe_key=f"hold.expired:{hold.id}:hotline",
+            dedupe_key=f"{Event.HOLD_EXPIRED}:{hold.id}:hotline",
         )
     return [hold.id for hold in expired]
 
@@ -449,7 +443,7 @@ def transfer_hold_create(
     placement = lock_placement(session, placement_id)
     if actor.role is Role.SHELTER_STAFF:
         ensure_own_facility(actor, placement.facility_id)
-    if placement.state != ACTIVE:
+    if placement.state != StayState.ACTIVE:
         raise Conflict(
             f"this placement is {placement.state}; only a current stay can be transferred"
         )
@@ -608,7 +602,7 @@ def holds_for_facility(
         _hold_query()
         .where(
             Hold.facility_id == facility_id,
-            (Hold.state == OPEN) | (Hold.created_at >= now - since),
+            (Hold.state == HoldState.OPEN) | (Hold.created_at >= now - since),
         )
         .order_by(col(Hold.expires_at))
     )
@@ -642,7 +636,7 @@ def declined_facilities(*, session: Session, hold_id: str) -> set[int]:
         raise NotFound(f"no hold with id {hold_id}")
     rows = session.exec(
         select(Hold.facility_id, Hold.request).where(
-            Hold.counsellor_user_id == hold.counsellor_user_id, Hold.state == DECLINED
+            Hold.counsellor_user_id == hold.counsellor_user_id, Hold.state == HoldState.DECLINED
         )
     ).all()
     return {facility_id for facility_id, request in rows if request == hold.request}

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from broker.domain.audit_chain import ChainBreak
+from broker.domain.states import HoldState, StayState, sql_value, sql_values
 from broker.services.audit import audit_chain_verify
 
 
@@ -60,8 +61,10 @@ class _Check:
     subject: str
 
 
-_HOLD_STATES = "('open', 'confirmed', 'declined', 'released', 'expired')"
-_STAY_STATES = "('active', 'departed', 'transferred')"
+_HOLD_STATES = sql_values(*HoldState)
+_OPEN = sql_value(HoldState.OPEN)
+_ACTIVE = sql_value(StayState.ACTIVE)
+_STAY_STATES = sql_values(*StayState)
 
 _CHECKS: tuple[_Check, ...] = (
     _Check(
@@ -75,11 +78,11 @@ _CHECKS: tuple[_Check, ...] = (
     ),
     _Check(
         "room_for_stays",
-        """SELECT f.id, f.reported_free_units AS units, f.reported_free_beds AS beds,
+        f"""SELECT f.id, f.reported_free_units AS units, f.reported_free_beds AS beds,
                   s.units AS staying_units, s.beds AS staying_beds, f.total_units, f.total_beds
            FROM facilities f JOIN (
                SELECT facility_id, SUM(units) AS units, SUM(beds) AS beds FROM placements
-               WHERE state = 'active' GROUP BY facility_id) s ON s.facility_id = f.id
+               WHERE state = {_ACTIVE} GROUP BY facility_id) s ON s.facility_id = f.id
            WHERE f.reported_free_units + s.units > f.total_units
               OR f.reported_free_beds + s.beds > f.total_beds""",
         "free {units} units / {beds} beds plus {staying_units} units / {staying_beds} beds "
@@ -88,8 +91,8 @@ _CHECKS: tuple[_Check, ...] = (
     ),
     _Check(
         "one_active_stay_per_case",
-        """SELECT case_id, COUNT(*) AS stays FROM placements
-           WHERE state = 'active' AND case_id IS NOT NULL
+        f"""SELECT case_id, COUNT(*) AS stays FROM placements
+           WHERE state = {_ACTIVE} AND case_id IS NOT NULL
            GROUP BY case_id HAVING COUNT(*) > 1""",
         "{stays} active stays",
         "case {case_id}",
@@ -108,9 +111,9 @@ _CHECKS: tuple[_Check, ...] = (
     ),
     _Check(
         "hold_closed_time",
-        """SELECT id, state FROM holds
-           WHERE (state = 'open' AND closed_at IS NOT NULL)
-              OR (state <> 'open' AND closed_at IS NULL)""",
+        f"""SELECT id, state FROM holds
+           WHERE (state = {_OPEN} AND closed_at IS NOT NULL)
+              OR (state <> {_OPEN} AND closed_at IS NULL)""",
         "state {state} does not agree with its closing time",
         "hold {id}",
     ),
@@ -172,25 +175,25 @@ _CHECKS: tuple[_Check, ...] = (
     ),
     _Check(
         "ended_stay_has_end",
-        """SELECT id, state FROM placements
-           WHERE (state = 'active' AND ended_at IS NOT NULL)
-              OR (state <> 'active' AND ended_at IS NULL)""",
+        f"""SELECT id, state FROM placements
+           WHERE (state = {_ACTIVE} AND ended_at IS NOT NULL)
+              OR (state <> {_ACTIVE} AND ended_at IS NULL)""",
         "state {state} does not agree with its end time",
         "stay {id}",
     ),
     _Check(
         "one_open_transfer",
-        """SELECT transfer_from_placement_id AS id, COUNT(*) AS holds FROM holds
-           WHERE state = 'open' AND transfer_from_placement_id IS NOT NULL
+        f"""SELECT transfer_from_placement_id AS id, COUNT(*) AS holds FROM holds
+           WHERE state = {_OPEN} AND transfer_from_placement_id IS NOT NULL
            GROUP BY transfer_from_placement_id HAVING COUNT(*) > 1""",
         "{holds} open transfer holds",
         "stay {id}",
     ),
     _Check(
         "transfer_from_active",
-        """SELECT h.id, p.id AS stay, p.state FROM holds h
+        f"""SELECT h.id, p.id AS stay, p.state FROM holds h
            JOIN placements p ON p.id = h.transfer_from_placement_id
-           WHERE h.state = 'open' AND h.expires_at > :now AND p.state <> 'active'""",
+           WHERE h.state = {_OPEN} AND h.expires_at > :now AND p.state <> {_ACTIVE}""",
         "open transfer of stay {stay}, which is {state}",
         "hold {id}",
     ),

@@ -23,8 +23,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from broker.db.models import Facility, Hold, Placement
+from broker.domain.states import HoldState
 from broker.errors import NotFound
-from broker.services.availability import OPEN
 
 
 def _locked(statement: Any) -> Any:
@@ -59,7 +59,9 @@ def lock_open_transfer_holds(session: Session, placement_id: str) -> list[Hold]:
         session.exec(
             _locked(
                 select(Hold)
-                .where(Hold.transfer_from_placement_id == placement_id, Hold.state == OPEN)
+                .where(
+                    Hold.transfer_from_placement_id == placement_id, Hold.state == HoldState.OPEN
+                )
                 .order_by(col(Hold.id))
             )
         ).all()
@@ -71,7 +73,7 @@ def lock_expired_holds(session: Session, now: datetime) -> list[Hold]:
         session.exec(
             _locked(
                 select(Hold)
-                .where(Hold.state == OPEN, Hold.expires_at <= now)
+                .where(Hold.state == HoldState.OPEN, Hold.expires_at <= now)
                 .order_by(col(Hold.id))
             )
         ).all()

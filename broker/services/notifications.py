@@ -46,6 +46,7 @@ from broker.db.engine import unit_of_work
 from broker.db.models import Facility, FacilityWebhook, OutboxMessage
 from broker.domain.access import Principal, Role, ensure_own_facility_or_admin
 from broker.domain.audit_chain import AuditAction
+from broker.domain.states import Audience, DeliveryState
 from broker.domain.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -63,8 +64,6 @@ from broker.domain.webhooks import (
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
 
-FACILITY, HOTLINE = "facility", "hotline"
-PENDING, DELIVERED, DEAD, INBOX_ONLY = "pending", "delivered", "dead", "inbox_only"
 DELIVERY_BATCH = 100
 MAX_URL = 500
 # What a failed delivery records: nothing finer, so that the outbox cannot serve as a port
@@ -105,7 +104,9 @@ def notify(
     dedupe_key: str | None = None,
 ) -> OutboxMessage | None:
     """Queue a message; None when one with the same ``dedupe_key`` exists already."""
-    if audience not in (FACILITY, HOTLINE) or (audience == FACILITY) != (facility_id is not None):
+    if audience not in (Audience.FACILITY, Audience.HOTLINE) or (audience == Audience.FACILITY) != (
+        facility_id is not None
+    ):
         raise ValueError("a facility message names its facility; a hotline message does not")
     _check_payload(payload)
     if dedupe_key is not None:
@@ -121,7 +122,7 @@ def notify(
         payload={"event": event, "at": now.isoformat(), **payload},
         dedupe_key=dedupe_key,
         created_at=now,
-        state=PENDING,
+        state=DeliveryState.PENDING,
         next_attempt_at=now,
     )
     session.add(message)
@@ -249,7 +250,9 @@ def _due(session: Session, now: datetime, hotline_url: str, master: bytes) -> li
     already lets one runner in at a time."""
     messages = session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.state == PENDING, col(OutboxMessage.next_attempt_at) <= now)
+        .where(
+            OutboxMessage.state == DeliveryState.PENDING, col(OutboxMessage.next_attempt_at) <= now
+        )
         .order_by(col(OutboxMessage.id))
         .limit(DELIVERY_BATCH)
         .with_for_update(skip_locked=True)
@@ -267,13 +270,13 @@ def _due(session: Session, now: datetime, hotline_url: str, master: bytes) -> li
     due = []
     for message in messages:
         hook = hooks.get(message.facility_id or 0)
-        if message.audience == HOTLINE and hotline_url:
+        if message.audience == Audience.HOTLINE and hotline_url:
             url, key = hotline_url, master
-        elif message.audience == FACILITY and hook is not None:
+        elif message.audience == Audience.FACILITY and hook is not None:
             url = hook.url
             key = facility_signing_secret(master, hook.facility_id, hook.secret_salt).encode()
         else:
-            message.state, message.next_attempt_at = INBOX_ONLY, None
+            message.state, message.next_attempt_at = DeliveryState.INBOX_ONLY, None
             session.add(message)
             continue
         assert message.id is not None
@@ -396,14 +399,14 @@ def deliver_due(
                 continue
             message.attempts += 1
             if outcome.ok:
-                message.state, message.delivered_at = DELIVERED, now
+                message.state, message.delivered_at = DeliveryState.DELIVERED, now
                 message.next_attempt_at, message.last_error = None, None
                 counts["delivered"] += 1
             else:
                 message.last_error = outcome.error
                 retry_at = retry.next_attempt(failed_attempts=message.attempts, now=now)
                 if retry_at is None:
-                    message.state, message.next_attempt_at = DEAD, None
+                    message.state, message.next_attempt_at = DeliveryState.DEAD, None
                     counts["dead"] += 1
                 else:
                     message.next_attempt_at = retry_at
@@ -433,11 +436,11 @@ def inbox(*, session: Session, actor: Principal, limit: int = 100) -> list[Inbox
     query = select(OutboxMessage)
     if actor.role is Role.SHELTER_STAFF:
         query = query.where(
-            OutboxMessage.audience == FACILITY,
+            OutboxMessage.audience == Audience.FACILITY,
             col(OutboxMessage.facility_id).in_(sorted(actor.facility_ids)),
         )
     elif actor.role in (Role.COUNSELLOR, Role.ADMIN):
-        query = query.where(OutboxMessage.audience == HOTLINE)
+        query = query.where(OutboxMessage.audience == Audience.HOTLINE)
     else:
         raise NotFound("no inbox for this role")
     rows = session.exec(

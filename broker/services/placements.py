@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 from broker.db.models import Facility, Placement
 from broker.domain.access import Principal, ensure_own_facility
 from broker.domain.audit_chain import AuditAction
+from broker.domain.states import StayState
 from broker.domain.stay import days_left
 from broker.errors import Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
-from broker.services.availability import ACTIVE
 from broker.services.holds import close_pending_transfers, end_stay
 from broker.services.locks import lock_placement
 
@@ -79,11 +79,11 @@ def placement_depart(
         )
     placement = lock_placement(session, placement_id)
     ensure_own_facility(actor, placement.facility_id)
-    if placement.state != ACTIVE:
+    if placement.state != StayState.ACTIVE:
         raise Conflict(f"this stay has already ended ({placement.state})")
     # a transfer on its way would otherwise keep a unit at the target until it expired
     close_pending_transfers(session, placement, actor=actor, now=now, why="departed")
-    end_stay(session, placement, state="departed", reason=reason, now=now)
+    end_stay(session, placement, state=StayState.DEPARTED, reason=reason, now=now)
     session.flush()
     audit_record(
         session=session,
@@ -107,7 +107,7 @@ def residents(
     rows = session.exec(
         select(Placement, Facility)
         .join(Facility, Facility.id == Placement.facility_id)  # type: ignore[arg-type]
-        .where(Placement.facility_id == facility_id, Placement.state == ACTIVE)
+        .where(Placement.facility_id == facility_id, Placement.state == StayState.ACTIVE)
         .order_by(col(Placement.limit_at), col(Placement.case_code))
     ).all()
     return [_resident(placement, facility, now) for placement, facility in rows]

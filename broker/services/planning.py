@@ -20,9 +20,10 @@ from broker.db.models import Facility, Operator, Placement, PlanRecord
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.domain.requests import check_regions, request_from_json, request_to_json
+from broker.domain.states import PlanState, StayState
 from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
 from broker.services.audit import audit_record
-from broker.services.availability import ACTIVE, facility_states
+from broker.services.availability import facility_states
 from broker.services.context import ServiceContext
 from broker.services.holds import hold_create, transfer_hold_create
 from broker.services.locks import lock_facilities, lock_placements
@@ -30,8 +31,6 @@ from solver.instance import PlacementRequest
 from solver.plans import Demand, Plan, PlanInstance, solve
 from solver.transfers import SAME_HOUSE_REASON, TransferTargets
 from solver.validate import plan_problems
-
-PROPOSED, APPLIED = "proposed", "applied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ def _store(
         id=uuid.uuid4().hex,
         kind=kind,
         status=plan.status,
-        state=PROPOSED,
+        state=PlanState.PROPOSED,
         objective=plan.objective,
         bound=plan.bound,
         gap=plan.gap,
@@ -149,7 +148,7 @@ def _active_placements(session: Session, *where: Any) -> list[tuple[Placement, F
         session.exec(
             select(Placement, Facility)
             .join(Facility, Facility.id == Placement.facility_id)  # type: ignore[arg-type]
-            .where(Placement.state == ACTIVE, *where)
+            .where(Placement.state == StayState.ACTIVE, *where)
             .order_by(col(Placement.limit_at), col(Placement.id))
         ).all()
     )
@@ -275,7 +274,7 @@ def plan_apply(
     ).first()
     if record is None:
         raise NotFound(f"no plan with id {plan_id}")
-    if record.state != PROPOSED:
+    if record.state != PlanState.PROPOSED:
         raise Conflict(f"this plan is already {record.state}")
     # every stay and facility of the plan locked up front, in the one order of
     # broker.services.locks, so that a plan never waits on a row while holding another
@@ -320,7 +319,11 @@ def plan_apply(
             "nothing was held, make a new plan",
             details=changed,
         )
-    record.state, record.applied_at, record.applied_by_user_id = APPLIED, now, actor.user_id
+    record.state, record.applied_at, record.applied_by_user_id = (
+        PlanState.APPLIED,
+        now,
+        actor.user_id,
+    )
     session.add(record)
     audit_record(
         session=session,

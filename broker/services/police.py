@@ -36,10 +36,11 @@ from broker.domain.identity import (
     check_identity,
     identity_digest,
 )
+from broker.domain.states import Audience, Event
 from broker.errors import InvalidInput, NotFound, PermissionDenied, RateLimited
 from broker.services.audit import audit_record
 from broker.services.context import ServiceContext
-from broker.services.notifications import FACILITY, notify
+from broker.services.notifications import notify
 
 RATE_WINDOW = timedelta(hours=1)
 MAX_CASE_REFERENCE = 80
@@ -203,8 +204,8 @@ def inquiry_answer(
         )
         notify(
             session=session,
-            event="police.inquiry",
-            audience=FACILITY,
+            event=Event.POLICE_INQUIRY,
+            audience=Audience.FACILITY,
             facility_id=placement.facility_id,
             payload={"placement_id": placement.id, "inquiry_id": inquiry.id},
             now=now,

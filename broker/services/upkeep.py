@@ -31,7 +31,8 @@ from broker.db.models import (
     UnmetCase,
 )
 from broker.domain.identity import IdentityRetention
-from broker.services.notifications import FACILITY, HOTLINE, notify, queued_keys
+from broker.domain.states import Audience, Event, StayState
+from broker.services.notifications import notify, queued_keys
 from broker.services.police import identity_purge
 
 
@@ -56,25 +57,39 @@ def stale_capacity_remind(
         since = "never" if reported is None else reported.isoformat()
         payload = {"facility_id": facility.id, "capacity_reported_at": since}
         key = f"{facility.id}:{since}"
-        wanted.append(("capacity.stale", FACILITY, facility.id, payload, f"capacity.stale:{key}"))
+        wanted.append(
+            (
+                Event.CAPACITY_STALE,
+                Audience.FACILITY,
+                facility.id,
+                payload,
+                f"{Event.CAPACITY_STALE}:{key}",
+            )
+        )
         if reported is None or now - reported > escalate_after:
             wanted.append(
                 (
-                    "capacity.stale_escalated",
-                    HOTLINE,
+                    Event.CAPACITY_STALE_ESCALATED,
+                    Audience.HOTLINE,
                     None,
                     payload,
-                    f"capacity.stale_escalated:{key}",
+                    f"{Event.CAPACITY_STALE_ESCALATED}:{key}",
                 )
             )
     sent = _send_new(session, now, wanted)
-    return {"reminded": sent["capacity.stale"], "escalated": sent["capacity.stale_escalated"]}
+    return {
+        "reminded": sent[Event.CAPACITY_STALE],
+        "escalated": sent[Event.CAPACITY_STALE_ESCALATED],
+    }
 
 
 def stay_limit_alert(*, session: Session, now: datetime, days: int) -> dict[str, int]:
     due = session.exec(
         select(Placement)
-        .where(Placement.state == "active", col(Placement.limit_at) <= now + timedelta(days=days))
+        .where(
+            Placement.state == StayState.ACTIVE,
+            col(Placement.limit_at) <= now + timedelta(days=days),
+        )
         .order_by(col(Placement.limit_at))
     ).all()
     wanted: list[tuple[str, str, int | None, dict[str, Any], str]] = []
@@ -85,11 +100,14 @@ def stay_limit_alert(*, session: Session, now: datetime, days: int) -> dict[str,
             "facility_id": placement.facility_id,
             "limit_at": placement.limit_at.isoformat(),
         }
-        for audience, facility_id in ((FACILITY, placement.facility_id), (HOTLINE, None)):
-            key = f"stay.limit_near:{placement.id}:{audience}"
-            wanted.append(("stay.limit_near", audience, facility_id, payload, key))
+        for audience, facility_id in (
+            (Audience.FACILITY, placement.facility_id),
+            (Audience.HOTLINE, None),
+        ):
+            key = f"{Event.STAY_LIMIT_NEAR}:{placement.id}:{audience}"
+            wanted.append((Event.STAY_LIMIT_NEAR, audience, facility_id, payload, key))
     sent = _send_new(session, now, wanted)
-    return {"stays": len(due), "alerts": sent["stay.limit_near"]}
+    return {"stays": len(due), "alerts": sent[Event.STAY_LIMIT_NEAR]}
 
 
 def _send_new(
