@@ -9,6 +9,7 @@ from typing import Any
 
 from broker.domain.rules import FacilityKind, Rules
 from broker.errors import InvalidInput
+from solver.instance import FacilityState
 
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 MAX_UNITS = 1_000
@@ -18,7 +19,13 @@ OLDEST_CHILD_AGE = 17
 
 @dataclass(frozen=True, slots=True)
 class FacilitySpec:
-    """Everything an admin sets about a facility (capacity reports are separate)."""
+    """Everything an admin sets about a facility (capacity reports are separate).
+
+    This is the one declaration of a facility's registry fields. The table, the stored
+    row's reading and writing, matching's facility state and the demo loader derive their
+    field lists from it; the API structs and the table model declare theirs and
+    ``tests/test_facility_fields.py`` checks them against it, naming the layer that lacks
+    a field. "Adding a facility rule" in the README lists the steps."""
 
     name: str
     kind: str
@@ -42,6 +49,28 @@ class FacilitySpec:
         if "languages" in changes:
             values["languages"] = tuple(changes["languages"])
         return FacilitySpec(**values)
+
+
+# Stored in a column of the same name; the operator is stored as a reference instead.
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FacilitySpec) if f.name != "operator")
+# What matching reads from the registry: the stored fields its facility state declares.
+MATCHING_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(FacilityState) if f.name in STORED_FIELDS
+)
+
+
+def stored_value(name: str, value: Any) -> Any:
+    """A spec value as the row stores it (languages as a JSON list, texts trimmed)."""
+    if name == "languages":
+        return list(value)
+    if name in ("name", "meeting_point"):
+        return value.strip()
+    return value
+
+
+def matching_value(name: str, value: Any) -> Any:
+    """A stored value as matching's facility state holds it (languages as a set)."""
+    return frozenset(value) if name == "languages" else value
 
 
 def _problem(field: str, message: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 from broker.db.models import Facility, Hold, Placement
 from broker.db.revision import current_revision
 from broker.domain.capacity import Places, available, usable
+from broker.domain.facility import MATCHING_FIELDS, matching_value
 from broker.domain.states import HoldState, StayState
 from solver.instance import FacilityState
 
@@ -47,24 +48,16 @@ def staying_places(*, session: Session, facility_id: int) -> Places:
     return Places(int(units), int(beds))
 
 
+# The live columns, then every registry field matching reads (derived from the spec).
 _STATE_COLUMNS = [
     col(column)
     for column in (
         Facility.id,
-        Facility.name,
-        Facility.kind,
-        Facility.region,
         Facility.operator_id,
         Facility.reported_free_units,
         Facility.reported_free_beds,
-        Facility.boys_max_age,
-        Facility.admits_adult_men,
-        Facility.wheelchair_units,
-        Facility.accepts_pets,
-        Facility.languages,
-        Facility.night_admission,
-        Facility.accepts_reentry,
         Facility.capacity_reported_at,
+        *(getattr(Facility, name) for name in MATCHING_FIELDS),
     )
 ]
 
@@ -73,20 +66,11 @@ def facility_state(row: Any, free: Places) -> FacilityState:
     """A facility (ORM object or selected row with the same names) as matching sees it."""
     return FacilityState(
         id=row.id,
-        name=row.name,
-        kind=row.kind,
-        region=row.region,
         operator_id=row.operator_id,
         free_units=free.units,
         free_beds=free.beds,
-        boys_max_age=row.boys_max_age,
-        admits_adult_men=row.admits_adult_men,
-        wheelchair_units=row.wheelchair_units,
-        accepts_pets=row.accepts_pets,
-        languages=frozenset(row.languages),
-        night_admission=row.night_admission,
-        accepts_reentry=row.accepts_reentry,
         reported_at=row.capacity_reported_at,
+        **{name: matching_value(name, getattr(row, name)) for name in MATCHING_FIELDS},
     )
 
 

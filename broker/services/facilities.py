@@ -16,7 +16,13 @@ from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.domain.capacity import NOTHING, Places, available, check_room_for_stays
-from broker.domain.facility import FacilitySpec, check_facility, is_stale
+from broker.domain.facility import (
+    STORED_FIELDS,
+    FacilitySpec,
+    check_facility,
+    is_stale,
+    stored_value,
+)
 from broker.errors import InvalidInput, NotFound
 from broker.services.audit import audit_record
 from broker.services.availability import held_places, staying_places
@@ -66,20 +72,8 @@ def _view(
     free = available(Places(row.reported_free_units, row.reported_free_beds), held)
     return FacilityView(
         id=row.id,
-        name=row.name,
-        kind=row.kind,
         operator=operator_name,
-        region=row.region,
-        total_units=row.total_units,
-        total_beds=row.total_beds,
-        boys_max_age=row.boys_max_age,
-        admits_adult_men=row.admits_adult_men,
-        wheelchair_units=row.wheelchair_units,
-        accepts_pets=row.accepts_pets,
-        languages=list(row.languages),
-        night_admission=row.night_admission,
-        accepts_reentry=row.accepts_reentry,
-        meeting_point=row.meeting_point,
+        **{name: getattr(row, name) for name in STORED_FIELDS},
         free_units=free.units,
         free_beds=free.beds,
         capacity_reported_at=row.capacity_reported_at,
@@ -92,22 +86,9 @@ def _view(
 
 
 def _spec_of(row: Facility, operator_name: str) -> FacilitySpec:
-    return FacilitySpec(
-        name=row.name,
-        kind=row.kind,
-        operator=operator_name,
-        region=row.region,
-        total_units=row.total_units,
-        total_beds=row.total_beds,
-        boys_max_age=row.boys_max_age,
-        admits_adult_men=row.admits_adult_men,
-        wheelchair_units=row.wheelchair_units,
-        accepts_pets=row.accepts_pets,
-        languages=tuple(row.languages),
-        night_admission=row.night_admission,
-        accepts_reentry=row.accepts_reentry,
-        meeting_point=row.meeting_point,
-    )
+    values = {name: getattr(row, name) for name in STORED_FIELDS}
+    values["languages"] = tuple(values["languages"])
+    return FacilitySpec(operator=operator_name, **values)
 
 
 def operator_get_or_create(*, session: Session, name: str, now: datetime) -> Operator:
@@ -121,20 +102,9 @@ def operator_get_or_create(*, session: Session, name: str, now: datetime) -> Ope
 
 
 def _apply_spec(row: Facility, spec: FacilitySpec, operator_id: int) -> None:
-    row.name = spec.name.strip()
-    row.kind = spec.kind
     row.operator_id = operator_id
-    row.region = spec.region
-    row.total_units = spec.total_units
-    row.total_beds = spec.total_beds
-    row.boys_max_age = spec.boys_max_age
-    row.admits_adult_men = spec.admits_adult_men
-    row.wheelchair_units = spec.wheelchair_units
-    row.accepts_pets = spec.accepts_pets
-    row.languages = list(spec.languages)
-    row.night_admission = spec.night_admission
-    row.accepts_reentry = spec.accepts_reentry
-    row.meeting_point = spec.meeting_point.strip()
+    for name in STORED_FIELDS:
+        setattr(row, name, stored_value(name, getattr(spec, name)))
 
 
 # --- writes -----------------------------------------------------------------------------
