@@ -19,9 +19,11 @@ avoided and preferred regions, limit 10), each path after a warm-up:
    when the revision moved, which it never does here, as nothing writes to facilities
    during the run (a real capacity report would move it), so this is the warm-cache case.
 4. In-process rank only: ``solver.ranking.rank`` on facility states loaded once.
-5. NumPy lower bound: the same facility states encoded once as arrays; per request the hard
-   rules of ``solver.feasibility.exclusion_reason`` as vectorised boolean masks, the score
-   of ``solver.ranking`` as array arithmetic, and a sort by (score, id). Its feasible set is
+5. NumPy lower bound: the same facility states encoded once as arrays
+   (``solver.facility_arrays.FacilityArrays``, kept for the whole run); per request the
+   network's hard rules (``solver.rules``, applied by ``solver.feasibility.admitting``, the
+   masks the ranking itself uses), the score of ``solver.ranking`` as array arithmetic, and
+   a sort by (score, id). Its feasible set is
    checked against ``rank(..., limit=10**9)`` on every request, so it does the same work and
    is a fair floor for what ranking in Python can cost; it skips only building the
    explanations (reasons, exclusion counts per rule).
@@ -47,7 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,7 @@ from typing import Any
 import httpx
 import numpy as np
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from benchmarks._support import (
     PROJECT_ROOT,
@@ -71,10 +74,13 @@ from benchmarks._support import (
 )
 from broker.db.engine import make_engine, unit_of_work
 from broker.domain.requests import request_from_json
-from broker.domain.rules import Rules, load_rules
+from broker.domain.rules import Rules
 from broker.services.availability import FacilitySnapshot, facility_states
+from broker.services.context import ServiceContext
 from broker.services.matching import match
 from broker.settings import Settings
+from solver.facility_arrays import FacilityArrays
+from solver.feasibility import admitting, prepare
 from solver.instance import FacilityState, Network, PlacementRequest
 from solver.ranking import SECRET_SHELTER, Ranking, rank
 
@@ -255,30 +261,30 @@ def http_path(client: httpx.Client, token: str, workload: Workload) -> MeasuredP
     return MeasuredPath(HTTP, call, lambda response: int(response.json()["feasible"]))
 
 
-def service_path(
-    engine: Engine,
-    rules: Rules,
-    stale_after: timedelta,
-    workload: Workload,
-    snapshot: FacilitySnapshot | None,
-) -> MeasuredPath:
-    """``match`` reading every facility row (``snapshot=None``), or with a long-lived
-    facility snapshot as the app can pass it."""
+class UncachedSnapshot(FacilitySnapshot):
+    """Every facility row read again on every call, as without a snapshot."""
+
+    def states(self, *, session: Session, now: datetime) -> list[FacilityState]:
+        return facility_states(session=session, now=now)
+
+
+def service_path(engine: Engine, context: ServiceContext, workload: Workload) -> MeasuredPath:
+    """``match`` with the context's facility snapshot: an :class:`UncachedSnapshot`, or a
+    long-lived one as the app keeps it."""
+    uncached = isinstance(context.snapshot, UncachedSnapshot)
 
     def call(index: int) -> Ranking:
         # the unit of work is timed too: the server opens one per request as well
         with unit_of_work(engine, write=False) as session:
             return match(
                 session=session,
-                rules=rules,
+                context=context,
                 request=workload.request(index),
                 now=datetime.now(UTC),
-                stale_after=stale_after,
                 limit=LIMIT,
-                snapshot=snapshot,
             )
 
-    return MeasuredPath(SERVICE if snapshot is None else SERVICE_SNAPSHOT, call, _feasible)
+    return MeasuredPath(SERVICE if uncached else SERVICE_SNAPSHOT, call, _feasible)
 
 
 def rank_path(states: list[FacilityState], network: Network, workload: Workload) -> MeasuredPath:
@@ -289,7 +295,7 @@ def rank_path(states: list[FacilityState], network: Network, workload: Workload)
 
 
 def numpy_path(
-    network: Network, tables: NetworkArrays, facilities: FacilityArrays, workload: Workload
+    network: Network, tables: NetworkArrays, facilities: EncodedFacilities, workload: Workload
 ) -> MeasuredPath:
     def call(index: int) -> tuple[np.ndarray, np.ndarray]:
         return numpy_rank(
@@ -336,40 +342,27 @@ def measure_in_rounds(paths: list[MeasuredPath], warmup: int, count: int) -> dic
 
 # --- the NumPy lower bound -------------------------------------------------------------------
 
-# No facility has this bit, so a language nobody speaks excludes every facility, as in
-# exclusion_reason.
-UNKNOWN_LANGUAGE_BIT = 1 << 62
-NO_BOYS_LIMIT = 1_000
-
 
 @dataclass(frozen=True, slots=True)
 class NetworkArrays:
-    """The request-independent part of the rules, indexed by kind and region number."""
+    """The request-independent part of the score, indexed by kind and region number."""
 
     kind_index: dict[str, int]
     region_index: dict[str, int]
-    risk_kinds: dict[str, np.ndarray]
-    requires_children: np.ndarray
-    trafficking_only: np.ndarray
     kind_fit: dict[str, np.ndarray]
     distance: np.ndarray  # km, [facility region, other region]
-    language_bits: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
-class FacilityArrays:
+class EncodedFacilities:
+    """The facility states encoded once: the solver's own arrays for its hard rules, and
+    what the score needs as numbers."""
+
+    rules: FacilityArrays
     ids: np.ndarray
     kind: np.ndarray
     region: np.ndarray
-    men_ok: np.ndarray
-    boys_max_age: np.ndarray
-    wheelchair: np.ndarray
-    pets: np.ndarray
-    languages: np.ndarray
-    night: np.ndarray
-    reentry: np.ndarray
     free_units: np.ndarray
-    free_beds: np.ndarray
     reported_us: np.ndarray  # last capacity report, microseconds since the epoch
     never_reported: np.ndarray
     secret: np.ndarray
@@ -381,18 +374,10 @@ def encode_network(network: Network, states: list[FacilityState]) -> NetworkArra
     unknown = sorted({state.region for state in states} - set(regions))
     if unknown:
         raise BenchmarkAborted(f"facilities in regions without a reference point: {unknown}")
-    policies = [network.kinds[kind] for kind in kinds]
     fits = network.weights.kind_fit
-    languages = sorted({language for state in states for language in state.languages})
     return NetworkArrays(
         kind_index={kind: i for i, kind in enumerate(kinds)},
         region_index={region: i for i, region in enumerate(regions)},
-        risk_kinds={
-            risk: np.array([risk in p.risk_levels for p in policies])
-            for risk in ("standard", "medium", "high")
-        },
-        requires_children=np.array([p.requires_children for p in policies]),
-        trafficking_only=np.array([p.trafficking_only for p in policies]),
         kind_fit={
             risk: np.array([fits.get(risk, {}).get(kind, 0.0) for kind in kinds])
             for risk in ("standard", "medium", "high")
@@ -401,7 +386,6 @@ def encode_network(network: Network, states: list[FacilityState]) -> NetworkArra
         distance=np.array(
             [[network.geography.distance_km(a, b) for b in regions] for a in regions]
         ),
-        language_bits={language: 1 << i for i, language in enumerate(languages)},
     )
 
 
@@ -413,31 +397,16 @@ def microseconds(moment: datetime | None) -> int:
 
 def encode_facilities(
     states: list[FacilityState], network: Network, tables: NetworkArrays
-) -> FacilityArrays:
+) -> EncodedFacilities:
     def column(values: list[Any], dtype: Any) -> np.ndarray:
         return np.array(values, dtype=dtype)
 
-    return FacilityArrays(
+    return EncodedFacilities(
+        rules=FacilityArrays(states, network),
         ids=column([s.id for s in states], np.int64),
         kind=column([tables.kind_index[s.kind] for s in states], np.intp),
         region=column([tables.region_index[s.region] for s in states], np.intp),
-        men_ok=column(
-            [s.admits_adult_men and network.kinds[s.kind].adult_men_possible for s in states],
-            bool,
-        ),
-        boys_max_age=column(
-            [NO_BOYS_LIMIT if s.boys_max_age is None else s.boys_max_age for s in states],
-            np.int64,
-        ),
-        wheelchair=column([s.wheelchair_units >= 1 for s in states], bool),
-        pets=column([s.accepts_pets for s in states], bool),
-        languages=column(
-            [sum(tables.language_bits[lang] for lang in s.languages) for s in states], np.int64
-        ),
-        night=column([s.night_admission for s in states], bool),
-        reentry=column([s.accepts_reentry for s in states], bool),
         free_units=column([s.free_units for s in states], np.int64),
-        free_beds=column([s.free_beds for s in states], np.int64),
         reported_us=column([microseconds(s.reported_at) for s in states], np.int64),
         never_reported=column([s.reported_at is None for s in states], bool),
         secret=column([s.kind == SECRET_SHELTER for s in states], bool),
@@ -445,47 +414,11 @@ def encode_facilities(
 
 
 def feasible_mask(
-    request: PlacementRequest, network: Network, tables: NetworkArrays, facilities: FacilityArrays
+    request: PlacementRequest, network: Network, facilities: EncodedFacilities
 ) -> np.ndarray:
-    """The hard rules of ``exclusion_reason``, all facilities at once."""
-    family, needs = request.family, request.needs
-    no_kind = np.zeros(len(tables.kind_index), dtype=bool)
-    kind_ok = (
-        tables.risk_kinds.get(request.risk, no_kind)
-        & (family.has_children | ~tables.requires_children)
-        & (request.trafficking_victim | ~tables.trafficking_only)
-    )
-    reach = (
-        network.weights.exclusion_km if request.avoid_within_km is None else request.avoid_within_km
-    )
-    excluded = np.zeros(len(tables.region_index), dtype=bool)
-    for name in request.avoid_regions:
-        column = tables.region_index.get(name)
-        if column is not None:
-            # the avoided region itself is out even when the reach is zero or negative
-            excluded[column] = True
-            excluded |= tables.distance[:, column] <= reach
-    mask = kind_ok[facilities.kind] & ~excluded[facilities.region]
-    if family.has_adult_man:
-        mask &= facilities.men_ok
-    oldest_boy = family.oldest_boy
-    if oldest_boy is not None:
-        mask &= facilities.boys_max_age >= oldest_boy
-    if needs.wheelchair:
-        mask &= facilities.wheelchair
-    if needs.pets:
-        mask &= facilities.pets
-    if needs.languages:
-        wanted = sum(
-            tables.language_bits.get(lang, UNKNOWN_LANGUAGE_BIT) for lang in needs.languages
-        )
-        mask &= (facilities.languages & wanted) == wanted
-    if needs.night_arrival:
-        mask &= facilities.night
-    if request.reentry:
-        mask &= facilities.reentry
-    mask &= (facilities.free_units >= 1) & (facilities.free_beds >= family.persons)
-    return mask
+    """The network's hard rules (``solver.rules``), all facilities at once, as the ranking
+    applies them; the request prepared as the ranking prepares it."""
+    return admitting(prepare(request, network), facilities.rules, network.hard_rules)
 
 
 def _nearest(tables: NetworkArrays, names: frozenset[str]) -> np.ndarray | None:
@@ -498,7 +431,7 @@ def scores(
     request: PlacementRequest,
     network: Network,
     tables: NetworkArrays,
-    facilities: FacilityArrays,
+    facilities: EncodedFacilities,
     rows: np.ndarray,
     now: datetime,
 ) -> np.ndarray:
@@ -547,13 +480,13 @@ def numpy_rank(
     request: PlacementRequest,
     network: Network,
     tables: NetworkArrays,
-    facilities: FacilityArrays,
+    facilities: EncodedFacilities,
     *,
     now: datetime,
     limit: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(facility ids best first, up to ``limit``; the feasible mask)."""
-    mask = feasible_mask(request, network, tables, facilities)
+    mask = feasible_mask(request, network, facilities)
     rows = np.flatnonzero(mask)
     score = scores(request, network, tables, facilities, rows, now)
     ids = facilities.ids[rows]
@@ -572,7 +505,7 @@ def check_numpy(
     states: list[FacilityState],
     network: Network,
     tables: NetworkArrays,
-    facilities: FacilityArrays,
+    facilities: EncodedFacilities,
     requests: list[PlacementRequest],
 ) -> NumpyCheck:
     """Abort unless the NumPy feasible set equals rank's on every request; count how often
@@ -673,10 +606,9 @@ def load_states(engine: Engine) -> list[FacilityState]:
 
 def run(config: Config) -> str:
     # the server's own defaults, as the benchmark's environment sets no other
-    defaults = Settings()
-    rules = load_rules(defaults.data_dir)
-    stale_after = defaults.stale_after
-    network = rules.network(stale_after_hours=stale_after.total_seconds() / 3600)
+    context = ServiceContext.from_settings(Settings())
+    rules = context.rules
+    network = context.network()
     workload = Workload.build(rules, config)
     load_at_start = os.getloadavg()[0]
 
@@ -698,8 +630,8 @@ def run(config: Config) -> str:
         client = stack.enter_context(httpx.Client(base_url=base_url, timeout=60.0))
         paths = [
             http_path(client, login(client, password), workload),
-            service_path(engine, rules, stale_after, workload, None),
-            service_path(engine, rules, stale_after, workload, FacilitySnapshot()),
+            service_path(engine, replace(context, snapshot=UncachedSnapshot()), workload),
+            service_path(engine, context, workload),
             rank_path(states, network, workload),
             numpy_path(network, tables, facilities, workload),
         ]

@@ -1,35 +1,30 @@
-"""Hard rules: may this family go to this facility at all?
+"""Applying the hard rules: may this family go to these facilities at all, and if not, why?
 
-Every rule has a stable reason code. Rankings count exclusions by code; plan validators
-use the same function, so a plan and a ranking can never disagree about what is allowed.
-The first failing rule in :data:`REASONS` order is the one reported, with capacity last
-so that "full" is said only of places that would otherwise suit the family.
+The rules themselves are written in :mod:`solver.rules`; the network names those in force
+(``Network.hard_rules``). Here they are applied in the two ways their callers need:
+:func:`admitting` (every rule, for the planner and the benchmarks) and
+:func:`first_broken_rules` (the first rule each facility breaks, for the ranking's counts and
+the explanations). Both run the same tests, so a plan and a ranking can never disagree about
+what is allowed. The first failing rule in declared order is the one reported, capacity last.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.instance import FacilityState, Geography, Network, PlacementRequest
+import numpy as np
 
-REASONS: dict[str, str] = {
-    "kind_not_for_risk": "this kind of facility does not receive families at this risk level",
-    "kind_not_for_family": "this kind of facility is for another group (children required, or trafficking victims only)",
-    "danger_zone": "in or near a region the family must avoid",
-    "adult_men": "does not admit adult men",
-    "boys_age": "a son is older than the facility's age limit for boys",
-    "wheelchair": "no wheelchair-accessible unit",
-    "pets": "does not accept pets",
-    "language": "does not speak a language the family needs",
-    "night_admission": "does not admit at night",
-    "reentry": "does not take back a woman who returned to the perpetrator",
-    "no_free_unit": "no free unit with enough free beds for the whole family",
-}
+from solver.facility_arrays import FacilityArrays
+from solver.instance import FacilityState, Geography, Network, PlacementRequest
+from solver.rules import STANDARD_RULES, HardRule
+
+# Every standard rule's code with its message (the web pages show these texts).
+REASONS: dict[str, str] = {rule.code: rule.message for rule in STANDARD_RULES}
 
 
 @dataclass(frozen=True, slots=True)
 class RequestView:
-    """What a request implies, worked out once before facilities are checked one by one."""
+    """What a request implies, worked out once before facilities are checked."""
 
     request: PlacementRequest
     allowed_kinds: frozenset[str]
@@ -86,43 +81,52 @@ def _nearest(geography: Geography, targets: list[str]) -> dict[str, float]:
     }
 
 
+def admitting(
+    view: RequestView, facilities: FacilityArrays, rules: tuple[HardRule, ...]
+) -> np.ndarray:
+    """Per facility: does every rule let the family in?"""
+    admitted = np.ones(len(facilities), dtype=bool)
+    for rule in rules:
+        if not admitted.any():
+            break
+        admits = rule.admits(view, facilities)
+        if admits is not None:
+            admitted &= admits
+    return admitted
+
+
+def first_broken_rules(
+    view: RequestView, facilities: FacilityArrays, rules: tuple[HardRule, ...]
+) -> np.ndarray:
+    """Per facility, the index in ``rules`` of the first rule it breaks, or ``len(rules)``
+    when it breaks none."""
+    first = np.full(len(facilities), len(rules), dtype=np.int64)
+    for index, rule in enumerate(rules):
+        undecided = first == len(rules)
+        if not undecided.any():
+            break
+        admits = rule.admits(view, facilities)
+        if admits is not None:
+            first[undecided & ~admits] = index
+    return first
+
+
+def broken_rule(view: RequestView, facility: FacilityState, network: Network) -> HardRule | None:
+    """The first of the network's rules this one facility breaks for the request, or None."""
+    rules = network.hard_rules
+    index = int(first_broken_rules(view, FacilityArrays([facility], network), rules)[0])
+    return rules[index] if index < len(rules) else None
+
+
 def exclusion_reason(view: RequestView, facility: FacilityState, network: Network) -> str | None:
     """The code of the first hard rule the facility breaks for this request, or None."""
-    request = view.request
-    needs = request.needs
-    if facility.kind not in view.allowed_kinds:
-        return "kind_not_for_risk"
-    if facility.kind not in view.family_kinds:
-        return "kind_not_for_family"
-    if facility.region in view.excluded_regions:
-        return "danger_zone"
-    if view.has_adult_man and not (
-        facility.admits_adult_men and network.kinds[facility.kind].adult_men_possible
-    ):
-        return "adult_men"
-    oldest_boy = view.oldest_boy
-    if (
-        oldest_boy is not None
-        and facility.boys_max_age is not None
-        and oldest_boy > facility.boys_max_age
-    ):
-        return "boys_age"
-    if needs.wheelchair and facility.wheelchair_units < 1:
-        return "wheelchair"
-    if needs.pets and not facility.accepts_pets:
-        return "pets"
-    if needs.languages and not needs.languages <= facility.languages:
-        return "language"
-    if needs.night_arrival and not facility.night_admission:
-        return "night_admission"
-    if request.reentry and not facility.accepts_reentry:
-        return "reentry"
-    if facility.free_units < 1 or facility.free_beds < view.persons:
-        return "no_free_unit"
-    return None
+    rule = broken_rule(view, facility, network)
+    return None if rule is None else rule.code
 
 
 def rule_reason(view: RequestView, facility: FacilityState, network: Network) -> str | None:
-    """Like :func:`exclusion_reason` but ignoring capacity: may the family go there at all?"""
-    reason = exclusion_reason(view, facility, network)
-    return None if reason == "no_free_unit" else reason
+    """Like :func:`exclusion_reason` but ignoring what is free: may the family go there at
+    all?"""
+    rules = tuple(rule for rule in network.hard_rules if not rule.about_free_places)
+    index = int(first_broken_rules(view, FacilityArrays([facility], network), rules)[0])
+    return rules[index].code if index < len(rules) else None

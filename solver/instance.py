@@ -1,7 +1,9 @@
 """Input dataclasses shared by the ranking fast path and the optimisation models.
 
 Everything here is plain data: the broker builds these from its database, tests build them
-by hand, and nothing in this package knows where they came from.
+by hand, and nothing in this package knows where they came from. The network also names the
+hard rules in force (``Network.hard_rules``, written in ``solver.rules``), so that every
+ranking and plan made with it applies the same ones.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from solver.rules import STANDARD_RULES, HardRule
 
 RISK_LEVELS = ("standard", "medium", "high")
 
@@ -140,6 +144,8 @@ class Network:
     geography: Geography
     weights: Weights = field(default_factory=Weights)
     stale_after_hours: float = 24.0
+    # the hard rules of matching in force, in the order they are reported (solver.rules)
+    hard_rules: tuple[HardRule, ...] = STANDARD_RULES
 
     def report_age_hours(self, facility: FacilityState, now: datetime) -> float | None:
         if facility.reported_at is None:

@@ -19,12 +19,14 @@ Ties are broken by facility id, so the same state always gives the same order.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from solver.feasibility import RequestView, exclusion_reason, prepare
+import numpy as np
+
+from solver.facility_arrays import FacilityArrays
+from solver.feasibility import RequestView, first_broken_rules, prepare
 from solver.instance import FacilityState, Network, PlacementRequest
 
 SECRET_SHELTER = "secret_shelter"
@@ -145,14 +147,16 @@ def rank(
     ``now`` judges how fresh each capacity report is."""
     view = prepare(request, network)
     candidates = list(facilities)
-    secret_free_units = sum(f.free_units for f in candidates if f.kind == SECRET_SHELTER)
-    excluded: Counter[str] = Counter()
+    arrays = FacilityArrays(candidates, network)
+    secret = np.flatnonzero(arrays.isin("kind", {SECRET_SHELTER})).tolist()
+    secret_free_units = sum(candidates[index].free_units for index in secret)
+    rules = network.hard_rules
+    broken = first_broken_rules(view, arrays, rules)
+    counts = np.bincount(broken, minlength=len(rules) + 1)[: len(rules)]
+    excluded = {rule.code: int(count) for rule, count in zip(rules, counts, strict=True) if count}
     scored: list[tuple[float, int, FacilityState, list[Part], bool]] = []
-    for facility in candidates:
-        reason = exclusion_reason(view, facility, network)
-        if reason is not None:
-            excluded[reason] += 1
-            continue
+    for index in np.flatnonzero(broken == len(rules)).tolist():
+        facility = candidates[index]
         age = network.report_age_hours(facility, now)
         stale = age is None or age > network.stale_after_hours
         parts = score_parts(view, facility, network, secret_free_units, age, stale)

@@ -1,15 +1,17 @@
 """Checks any plan against its instance, whatever produced it.
 
 It shares nothing with the model but the definition of a feasible pair
-(:func:`solver.plans.pair_refusal`, the hard rules of matching), and recounts capacity
-itself: one unit per family, one bed per person, every family whole in one place.
+(:func:`solver.plan_candidates.pair_refusal`: the network's hard rules of matching and what
+the plan itself rules out), and recounts capacity itself: one unit per family, one bed per
+person, every family whole in one place.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from solver.plans import Plan, PlanInstance, pair_refusal
+from solver.plan_candidates import pair_refusal
+from solver.plan_data import Plan, PlanInstance
 
 
 def plan_problems(instance: PlanInstance, plan: Plan) -> list[str]:

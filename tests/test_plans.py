@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from broker.domain.rules import load_rules
 from broker.settings import PROJECT_ROOT
-from solver import plans
+from solver import plan_solve
 from solver.instance import FacilityState, Family, Needs, Person, PlacementRequest
 from solver.plans import Assignment, Demand, Plan, PlanInstance, candidates, placement_value, solve
+from solver.ranking import rank
 from solver.validate import plan_problems
+from tests.solver_support import reference_candidates
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 NETWORK = load_rules(PROJECT_ROOT / "data").network(stale_after_hours=24)
@@ -106,7 +108,9 @@ any_request = st.builds(
 )
 
 
-@pytest.mark.parametrize("exact_model_pairs", [plans.MAX_MODEL_PAIRS, 0], ids=["exact", "relaxed"])
+@pytest.mark.parametrize(
+    "exact_model_pairs", [plan_solve.MAX_MODEL_PAIRS, 0], ids=["exact", "relaxed"]
+)
 @settings(max_examples=60, deadline=None)
 @given(
     requests=st.lists(request, min_size=1, max_size=4),
@@ -123,11 +127,11 @@ def test_plans_are_valid_and_optimal(
         network=NETWORK,
         now=NOW,
     )
-    kept, plans.MAX_MODEL_PAIRS = plans.MAX_MODEL_PAIRS, exact_model_pairs
+    kept, plan_solve.MAX_MODEL_PAIRS = plan_solve.MAX_MODEL_PAIRS, exact_model_pairs
     try:
         plan = solve(instance, time_limit=5)
     finally:
-        plans.MAX_MODEL_PAIRS = kept
+        plan_solve.MAX_MODEL_PAIRS = kept
     assert plan_problems(instance, plan) == []
     assert plan.status == "optimal" or exact_model_pairs == 0
     assert plan.objective == brute_force(instance)
@@ -226,7 +230,8 @@ def test_the_relaxation_path_gives_valid_plans_and_true_bounds(
     never falls below it."""
     import time
 
-    from solver.plans import pair_arrays, solve_by_relaxation
+    from solver.plan_pairs import pair_arrays
+    from solver.plan_solve import solve_by_relaxation
 
     instance = _instance(requests, facilities)
     pairs = pair_arrays(instance, candidates(instance))
@@ -260,7 +265,8 @@ def test_any_capacity_prices_bound_the_optimum(
 ) -> None:
     import time
 
-    from solver.plans import knapsack_bound, lp_relaxation, pair_arrays, priced_bound
+    from solver.plan_bounds import knapsack_bound, lp_relaxation, priced_bound
+    from solver.plan_pairs import pair_arrays
 
     instance = _instance(requests, facilities)
     pairs = pair_arrays(instance, candidates(instance))
@@ -294,8 +300,6 @@ def test_vectorised_candidates_equal_the_reference(
     avoid: set[str],
     languages: set[str],
 ) -> None:
-    from solver.plans import reference_candidates
-
     demands = tuple(
         Demand(
             key=str(i),
@@ -326,4 +330,16 @@ def test_vectorised_candidates_equal_the_reference(
         assert [c.facility_id for c in fast[key]] == [c.facility_id for c in slow[key]]
         assert [c.score for c in fast[key]] == pytest.approx(
             [c.score for c in slow[key]], abs=0.011
+        )
+    # and the one-family ranking, over the same facilities, offers the same places in the
+    # same order to a family the plan neither limits nor gives a bonus
+    usable = {f.id for f in instance.facilities} - instance.excluded_facility_ids
+    for demand in demands:
+        if demand.allowed_facility_ids is not None or demand.bonus:
+            continue
+        ranking = rank(demand.request, instance.facilities, NETWORK, now=NOW, limit=10**9)
+        ranked = [o for o in ranking.options if o.facility_id in usable]
+        assert [c.facility_id for c in fast[demand.key]] == [o.facility_id for o in ranked]
+        assert [c.score for c in fast[demand.key]] == pytest.approx(
+            [o.score for o in ranked], abs=0.011
         )

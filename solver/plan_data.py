@@ -1,0 +1,75 @@
+"""The planner's data: what goes in (families to place, facilities, network), what comes
+out (a plan of assignments and the families left unplaced), and what a placement is worth.
+
+Plain data and one formula, shared by every step of planning (:mod:`solver.plans` lists
+them) and by the broker, which builds instances and reads plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from solver.instance import FacilityState, Network, PlacementRequest
+
+RISK_WEIGHT = {"standard": 1, "medium": 2, "high": 3}
+# A placement outweighs any difference in score (scores are about -100..+100, times 10).
+PLACEMENT_WEIGHT = 10_000
+SCORE_SCALE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """One family to place. ``key`` names it in the plan (request index or placement id)."""
+
+    key: str
+    request: PlacementRequest
+    urgency: int = 0  # extra placement weight, e.g. days past a stay limit
+    allowed_facility_ids: frozenset[int] | None = None  # None: any facility
+    bonus: dict[int, float] = field(default_factory=dict)  # score added per facility id
+    bonus_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInstance:
+    demands: tuple[Demand, ...]
+    facilities: tuple[FacilityState, ...]
+    network: Network
+    now: datetime
+    forbidden_regions: frozenset[str] = frozenset()
+    excluded_facility_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    facility_id: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    key: str
+    facility_id: int
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    status: str  # optimal, feasible, infeasible
+    objective: float
+    bound: float
+    solve_seconds: float
+    assignments: tuple[Assignment, ...]
+    unplaced: dict[str, str]
+
+    @property
+    def gap(self) -> float:
+        if self.bound <= 0:
+            return 0.0
+        return max(0.0, (self.bound - self.objective) / self.bound)
+
+
+def placement_value(demand: Demand, score: float) -> int:
+    weight = RISK_WEIGHT.get(demand.request.risk, 1) + demand.urgency
+    return weight * PLACEMENT_WEIGHT + round(score * SCORE_SCALE)

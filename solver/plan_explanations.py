@@ -1,0 +1,78 @@
+"""What a plan says to the people who read it: why each family goes where it goes, and why
+each family left out was left out.
+
+A placement's reasons are the ranking's own sentences for its score parts (plus the
+demand's bonus); an unplaced family is told either that its places went to families weighted
+higher, or which rules, counted over every facility, left no place at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from solver.facility_arrays import FacilityArrays
+from solver.feasibility import prepare
+from solver.plan_candidates import facility_refusals, placement_parts, secret_free_units
+from solver.plan_data import Assignment, Candidate, PlanInstance
+from solver.ranking import explain_parts
+
+
+def explained_assignments(
+    instance: PlanInstance, chosen: dict[str, Candidate]
+) -> tuple[Assignment, ...]:
+    """The chosen places as assignments with their reasons, in the instance's family order."""
+    facilities = {f.id: f for f in instance.facilities}
+    demands = {d.key: d for d in instance.demands}
+    secret_free = secret_free_units(instance)
+    order = {d.key: i for i, d in enumerate(instance.demands)}
+    return tuple(
+        Assignment(
+            key=key,
+            facility_id=candidate.facility_id,
+            score=candidate.score,
+            reasons=explain_parts(
+                placement_parts(
+                    instance,
+                    demands[key],
+                    prepare(demands[key].request, instance.network),
+                    facilities[candidate.facility_id],
+                    secret_free,
+                ),
+                facilities[candidate.facility_id],
+                demands[key].request.risk,
+            ),
+        )
+        for key, candidate in sorted(chosen.items(), key=lambda item: order[item[0]])
+    )
+
+
+def explain_unplaced(
+    instance: PlanInstance, found: dict[str, list[Candidate]], chosen: dict[str, Candidate]
+) -> dict[str, str]:
+    """For each family left without a place, the reason that binds."""
+    reasons: dict[str, str] = {}
+    arrays: FacilityArrays | None = None  # built for the first family with no place at all
+    for demand in instance.demands:
+        if demand.key in chosen:
+            continue
+        options = found.get(demand.key, [])
+        persons = demand.request.family.persons
+        if options:
+            reasons[demand.key] = (
+                f"the {len(options)} places that fit this family of {persons} are taken by "
+                "families weighted higher in this plan"
+            )
+            continue
+        if arrays is None:
+            arrays = FacilityArrays(instance.facilities, instance.network)
+        counts: dict[str, int] = defaultdict(int)
+        view = prepare(demand.request, instance.network)
+        for refusal in facility_refusals(instance, demand, view, arrays):
+            if refusal is not None:
+                counts[refusal] += 1
+        top = sorted(counts.items(), key=lambda item: -item[1])[:3]
+        what = "secret-shelter unit" if demand.request.risk == "high" else "unit"
+        where = " outside the danger regions" if instance.forbidden_regions else ""
+        detail = "; ".join(f"{n} facilities: {text}" for text, n in top)
+        reasons[demand.key] = f"no {what}{where} fits a family of {persons} ({detail})"
+    return reasons
