@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from broker.domain.facility import MATCHING_FIELDS, matching_value
 from broker.domain.rules import Rules
 from broker.network import NetworkEntry, read_demo_network, synthetic_entries
 from solver.instance import (
@@ -55,23 +56,13 @@ class NamedInstance:
 def facility_state(index: int, entry: NetworkEntry, operator_id: int) -> FacilityState:
     """The entry as matching sees it: id ``index``, its reported free places, reported
     ``reported_hours_ago`` before :data:`NOW`."""
-    spec = entry.spec
     return FacilityState(
         id=index,
-        name=spec.name,
-        kind=spec.kind,
-        region=spec.region,
+        operator_id=operator_id,
         free_units=entry.free_units,
         free_beds=entry.free_beds,
-        boys_max_age=spec.boys_max_age,
-        admits_adult_men=spec.admits_adult_men,
-        wheelchair_units=spec.wheelchair_units,
-        accepts_pets=spec.accepts_pets,
-        languages=frozenset(spec.languages),
-        night_admission=spec.night_admission,
-        accepts_reentry=spec.accepts_reentry,
         reported_at=NOW - timedelta(hours=entry.reported_hours_ago),
-        operator_id=operator_id,
+        **{name: matching_value(name, getattr(entry.spec, name)) for name in MATCHING_FIELDS},
     )
 
 

@@ -85,23 +85,27 @@ class FacilityState:
     """A facility as matching sees it: attributes plus what is free now (after holds).
 
     The report time, not its age, is kept so the same object stays valid as time passes;
-    rankings take ``now`` and judge freshness themselves."""
+    rankings take ``now`` and judge freshness themselves.
+
+    No field has a default: whoever builds a state says every attribute, so a field that
+    one layer forgets to fill fails at once instead of silently meaning "no restriction".
+    A registry field here has the name it has in the broker's ``FacilitySpec``."""
 
     id: int
     name: str
     kind: str
     region: str
+    operator_id: int
     free_units: int
     free_beds: int
-    boys_max_age: int | None = None
-    admits_adult_men: bool = False
-    wheelchair_units: int = 0
-    accepts_pets: bool = False
-    languages: frozenset[str] = frozenset({"hu"})
-    night_admission: bool = True
-    accepts_reentry: bool = True
-    reported_at: datetime | None = None  # when its staff last reported; None: never
-    operator_id: int = 0
+    reported_at: datetime | None  # when its staff last reported; None: never
+    boys_max_age: int | None  # None: no limit
+    admits_adult_men: bool
+    wheelchair_units: int
+    accepts_pets: bool
+    languages: frozenset[str]
+    night_admission: bool
+    accepts_reentry: bool
 
 
 @dataclass(frozen=True, slots=True)

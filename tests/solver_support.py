@@ -8,6 +8,8 @@ became one registry (``solver.rules``): the standard rules must keep giving its 
 
 from __future__ import annotations
 
+from typing import Any
+
 from solver.feasibility import RequestView, exclusion_reason, prepare
 from solver.instance import FacilityState, Network
 from solver.plan_candidates import placement_parts, secret_free_units
@@ -81,3 +83,22 @@ def standard_rules_one_by_one(
     if facility.free_units < 1 or facility.free_beds < view.persons:
         return "no_free_unit"
     return None
+
+
+# A facility that restricts nothing beyond its kind and region: the tests' starting point.
+UNRESTRICTED: dict[str, Any] = {
+    "operator_id": 0,
+    "reported_at": None,
+    "boys_max_age": None,
+    "admits_adult_men": False,
+    "wheelchair_units": 0,
+    "accepts_pets": False,
+    "languages": frozenset({"hu"}),
+    "night_admission": True,
+    "accepts_reentry": True,
+}
+
+
+def plain_facility(**fields: Any) -> FacilityState:
+    """A facility state with every attribute not given taken from :data:`UNRESTRICTED`."""
+    return FacilityState(**{**UNRESTRICTED, **fields})

@@ -19,7 +19,7 @@ from solver.instance import FacilityState, Family, Needs, Person, PlacementReque
 from solver.plans import Assignment, Demand, Plan, PlanInstance, candidates, placement_value, solve
 from solver.ranking import rank
 from solver.validate import plan_problems
-from tests.solver_support import reference_candidates
+from tests.solver_support import plain_facility, reference_candidates
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 NETWORK = load_rules(PROJECT_ROOT / "data").network(stale_after_hours=24)
@@ -65,10 +65,10 @@ _FACILITY_FIELDS: dict[str, Any] = {
     "accepts_pets": st.booleans(),
     "reported_at": st.floats(0, 40).map(lambda h: NOW - timedelta(hours=h)),
 }
-facility = st.builds(FacilityState, **_FACILITY_FIELDS)
+facility = st.builds(plain_facility, **_FACILITY_FIELDS)
 # every attribute a hard rule or the score reads, for comparing the two candidate finders
 any_facility = st.builds(
-    FacilityState,
+    plain_facility,
     **{
         **_FACILITY_FIELDS,
         "kind": st.sampled_from(sorted(NETWORK.kinds)),
@@ -139,7 +139,7 @@ def test_plans_are_valid_and_optimal(
 
 
 def test_validator_catches_broken_plans() -> None:
-    shelter = FacilityState(
+    shelter = plain_facility(
         id=1, name="S", kind="crisis_centre", region="Zala", free_units=1, free_beds=3
     )
     instance = PlanInstance(
@@ -183,7 +183,7 @@ def test_unplaced_families_get_the_binding_reason() -> None:
             ),
         ),
         facilities=(
-            FacilityState(
+            plain_facility(
                 id=1,
                 name="Near",
                 kind="secret_shelter",
@@ -191,10 +191,10 @@ def test_unplaced_families_get_the_binding_reason() -> None:
                 free_units=2,
                 free_beds=8,
             ),
-            FacilityState(
+            plain_facility(
                 id=2, name="Small", kind="secret_shelter", region="Zala", free_units=1, free_beds=3
             ),
-            FacilityState(
+            plain_facility(
                 id=3, name="Crisis", kind="crisis_centre", region="Vas", free_units=3, free_beds=9
             ),
         ),

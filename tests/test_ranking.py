@@ -15,12 +15,13 @@ from broker.settings import PROJECT_ROOT
 from solver.feasibility import REASONS, exclusion_reason, prepare
 from solver.instance import FacilityState, Family, Needs, Person, PlacementRequest
 from solver.ranking import rank
+from tests.solver_support import plain_facility
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 NETWORK = load_rules(PROJECT_ROOT / "data").network(stale_after_hours=24)
 MOTHER = Person(age=31, male=False)
 GIRL = Person(age=6, male=False)
-BASE = FacilityState(
+BASE = plain_facility(
     id=1,
     name="Base",
     kind="crisis_centre",
@@ -140,7 +141,7 @@ def test_secret_buffer_penalty_grows_when_places_are_short() -> None:
 
 
 facility_strategy = st.builds(
-    FacilityState,
+    plain_facility,
     id=st.integers(1, 10_000),
     name=st.just("F"),
     kind=st.sampled_from(sorted(NETWORK.kinds)),

@@ -23,7 +23,7 @@ from solver.plans import Assignment, Demand, Plan, PlanInstance, candidates, sol
 from solver.ranking import rank
 from solver.rules import STANDARD_RULES, HardRule
 from solver.validate import plan_problems
-from tests.solver_support import reference_candidates, standard_rules_one_by_one
+from tests.solver_support import plain_facility, reference_candidates, standard_rules_one_by_one
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 NETWORK = load_rules(PROJECT_ROOT / "data").network(stale_after_hours=24)
@@ -36,7 +36,7 @@ WITHOUT_PETS = replace(WITH_PETS, needs=Needs())
 
 
 def _facility(fid: int, **changes: Any) -> FacilityState:
-    base = FacilityState(
+    base = plain_facility(
         id=fid,
         name=f"F{fid}",
         kind="crisis_centre",
@@ -73,7 +73,7 @@ def test_the_standard_rules_keep_their_codes_texts_and_order() -> None:
 
 
 facility_strategy = st.builds(
-    FacilityState,
+    plain_facility,
     id=st.integers(1, 10_000),
     name=st.just("F"),
     kind=st.sampled_from([*sorted(NETWORK.kinds), "unknown_kind"]),

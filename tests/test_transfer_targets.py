@@ -9,6 +9,7 @@ from broker.domain.stay import transfer_refusal
 from broker.settings import PROJECT_ROOT
 from solver.instance import FacilityState
 from solver.transfers import SAME_HOUSE_BONUS, TransferTargets
+from tests.solver_support import plain_facility
 
 RULES = load_rules(PROJECT_ROOT / "data")
 NETWORK = RULES.network(stale_after_hours=24)
@@ -16,7 +17,7 @@ KINDS = sorted(NETWORK.kinds)
 
 
 def _house(fid: int, kind: str, operator_id: int, region: str) -> FacilityState:
-    return FacilityState(
+    return plain_facility(
         id=fid,
         name=f"h{fid}",
         kind=kind,
