@@ -32,9 +32,9 @@ from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.guards import authorize, public
 from api.headers import security_headers_hook
+from api.pages import PAGE_HANDLERS
 from api.state import BrokerState, Clock, system_clock
 from api.strict_body import check_strict_json_body
-from api.views import PAGE_HANDLERS
 from broker.db.engine import make_engine
 from broker.domain.states import HoldState
 from broker.services.context import ServiceContext

@@ -3,6 +3,8 @@
 JSON callers get ``{"error": {"status", "code", "message", "details"}}`` whatever went
 wrong; HTML pages get the error page, or the login page when a sign-in is needed.
 
+    PageRefusal                            the refusing page itself (the form again, with the
+                                           reason), at the refusal's status
     broker.errors.BrokerError subclasses   their own status (422, 401, 403, 404, 409, 429;
                                            a 429 that knows when to come back: Retry-After)
     litestar ValidationException           422 the body does not fit the schema
@@ -205,7 +207,27 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
     )
 
 
+class PageRefusal(BrokerError):
+    """A refusal answered with a page (the form again, with the reason), raised rather than
+    returned so that the request's unit of work (``api.deps.provide_session``) rolls back
+    whatever the service wrote before it refused, for every page alike; a refusal that keeps
+    its trace (a rate limit, a counted failed sign-in) keeps only that. ``page`` is sent with
+    the refusal's status."""
+
+    def __init__(self, problem: BrokerError, page: Template) -> None:
+        super().__init__(problem.message, details=problem.details)
+        self.page = page
+        self.status_code = problem.status_code
+        self.code = problem.code
+        self.keeps_trace = problem.keeps_trace
+
+
+def page_refusal_handler(_: Request[Any, Any, Any], refusal: PageRefusal) -> Template:
+    return refusal.page
+
+
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
+    PageRefusal: page_refusal_handler,
     BrokerError: broker_error_handler,
     HTTPException: http_error_handler,
     DBAPIError: database_error_handler,

@@ -155,37 +155,53 @@ class HealthOut(msgspec.Struct):
 
 # --- matching, holds, placements ---------------------------------------------------------
 
+# A family's limits, for the JSON API and the call screen alike (``api.pages.family_form``
+# checks the typed form against these very types). The ages are narrow on purpose, so that
+# a typo such as "3" for "34" is caught: a teenage mother is entered as an adult, so adults
+# start at 14, and a child is under 18.
+ADULT_AGES = (14, 120)
+CHILD_AGES = (0, 17)
+MAX_ADULTS, MAX_CHILDREN, MAX_LANGUAGES, MAX_REGIONS = 6, 15, 10, 30
+
 Sex = Literal["female", "male", "f", "m"]
 RegionName = Annotated[str, Meta(min_length=1, max_length=80, pattern=NO_CONTROL)]
+Risk = Literal["standard", "medium", "high"]
 
 
-class PersonIn(Strict):
-    age: Annotated[int, Meta(ge=0, le=120)]
+class AdultIn(Strict):
+    age: Annotated[int, Meta(ge=ADULT_AGES[0], le=ADULT_AGES[1])]
     sex: Sex
 
 
+class ChildIn(Strict):
+    age: Annotated[int, Meta(ge=CHILD_AGES[0], le=CHILD_AGES[1])]
+    sex: Sex
+
+
+Adults = Annotated[list[AdultIn], Meta(min_length=1, max_length=MAX_ADULTS)]
+Children = Annotated[list[ChildIn], Meta(max_length=MAX_CHILDREN)]
+Languages = Annotated[list[Language], Meta(max_length=MAX_LANGUAGES)]
+Regions = Annotated[list[RegionName], Meta(max_length=MAX_REGIONS)]
+
+
 class FamilyIn(Strict):
-    adults: Annotated[list[PersonIn], Meta(min_length=1, max_length=6)]
-    children: Annotated[list[PersonIn], Meta(max_length=15)] = msgspec.field(default_factory=list)
+    adults: Adults
+    children: Children = msgspec.field(default_factory=list)
 
 
 class NeedsIn(Strict):
     wheelchair: bool = False
     pets: bool = False
-    languages: Annotated[list[Language], Meta(max_length=10)] = msgspec.field(default_factory=list)
+    languages: Languages = msgspec.field(default_factory=list)
     night_arrival: bool = False
 
 
 class FamilyRequest(Strict):
     family: FamilyIn
     needs: NeedsIn = msgspec.field(default_factory=NeedsIn)
-    risk: Literal["standard", "medium", "high"] = "standard"
-    avoid_regions: Annotated[list[RegionName], Meta(max_length=30)] = msgspec.field(
-        default_factory=list
-    )
-    preferred_regions: Annotated[list[RegionName], Meta(max_length=30)] = msgspec.field(
-        default_factory=list
-    )
+    risk: Risk = "standard"
+    avoid_regions: Regions = msgspec.field(default_factory=list)
+    preferred_regions: Regions = msgspec.field(default_factory=list)
     reentry: bool = False
     trafficking_victim: bool = False
     avoid_within_km: Annotated[float, Meta(ge=0, le=500)] | None = None

@@ -4,7 +4,8 @@
 Out-of-range integers (404 as an id in the path, 422 in a query or a body), JSON nested too
 deep (400 before any parser recurses), values of the wrong JSON type (422), control
 characters in names and free text (422), and facilities that do not exist (404 whatever
-the route).
+the route). A family's ages are bounded as on the call page (422 for an adult under 14 or a
+child over 17).
 """
 
 from __future__ import annotations
@@ -355,3 +356,42 @@ def test_a_lone_surrogate_is_refused(client: TestClient[Any], scene: Scene) -> N
     )
     assert response.status_code in (400, 422)
     refused(response, response.status_code)
+
+
+# --- a family's ages -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("group", "age", "bound"),
+    [
+        ("adults", 0, ">= 14"),
+        ("adults", 13, ">= 14"),
+        ("adults", 121, "<= 120"),
+        ("children", 30, "<= 17"),
+        ("children", 18, "<= 17"),
+        ("children", -1, ">= 0"),
+    ],
+)
+def test_a_familys_ages_are_bounded_as_on_the_call_page(
+    client: TestClient[Any], scene: Scene, group: str, age: int, bound: str
+) -> None:
+    """Adults are 14 to 120 and children 0 to 17 (``api.schemas.ADULT_AGES``, ``CHILD_AGES``),
+    so that a typo such as 3 for 34 is refused; the call page checks with the same schema."""
+    family = {"adults": [{"age": 30, "sex": "female"}], group: [{"age": age, "sex": "male"}]}
+    for path, body in (
+        ("/api/v1/matches", {"family": family}),
+        ("/api/v1/holds", {"family": family, "facility_id": scene.fid}),
+    ):
+        error = refused(client.post(path, json=body, headers=scene.desk), 422)
+        assert error["details"][0]["field"] == f"family.{group}[0].age", error
+        assert bound in error["details"][0]["message"]
+        assert f"family.{group}[0].age" in error["message"]
+
+
+def test_a_familys_ages_at_the_bounds_are_taken(client: TestClient[Any], scene: Scene) -> None:
+    family = {
+        "adults": [{"age": 14, "sex": "female"}, {"age": 120, "sex": "female"}],
+        "children": [{"age": 0, "sex": "male"}, {"age": 17, "sex": "female"}],
+    }
+    response = client.post("/api/v1/matches", json={"family": family}, headers=scene.desk)
+    assert response.status_code == 200, response.text

@@ -33,7 +33,7 @@ from broker.domain.access import Role
 from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json
 from broker.domain.stay import days_left
-from broker.services import holds, matching, operators, placements
+from broker.services import hold_reads, holds, matching, operators, placements
 from solver.ranking import Ranking
 
 
@@ -71,7 +71,7 @@ def _created(hold: Hold, facility: Facility) -> HoldCreatedOut:
     )
 
 
-def _hold_out(view: holds.HoldView) -> HoldOut:
+def _hold_out(view: hold_reads.HoldView) -> HoldOut:
     values = dataclasses.asdict(view)
     values.pop("request")
     return HoldOut(**values)
@@ -124,12 +124,13 @@ class HoldController(Controller):
     def own(self, db: DbSession, actor: Actor, now: Now) -> list[HoldOut]:
         """The caller's holds of the last 24 hours, newest first, with their current state."""
         return [
-            _hold_out(view) for view in holds.holds_of_counsellor(session=db, actor=actor, now=now)
+            _hold_out(view)
+            for view in hold_reads.holds_of_counsellor(session=db, actor=actor, now=now)
         ]
 
     @get("/{hold_id:str}", opt=allow(Role.COUNSELLOR, Role.SHELTER_STAFF), sync_to_thread=True)
     def read(self, hold_id: FromPath[str], db: DbSession, actor: Actor, now: Now) -> HoldOut:
-        return _hold_out(holds.hold_get(session=db, hold_id=hold_id, actor=actor, now=now))
+        return _hold_out(hold_reads.hold_get(session=db, hold_id=hold_id, actor=actor, now=now))
 
     @post(
         "/{hold_id:str}/confirm",
@@ -180,7 +181,7 @@ class HoldController(Controller):
         holds.hold_decline(
             session=db, hold_id=hold_id, reason=data.reason, note=data.note, actor=actor, now=now
         )
-        return _hold_out(holds.hold_get(session=db, hold_id=hold_id, actor=actor, now=now))
+        return _hold_out(hold_reads.hold_get(session=db, hold_id=hold_id, actor=actor, now=now))
 
     @delete("/{hold_id:str}", opt=allow(Role.COUNSELLOR), sync_to_thread=True)
     def release(self, hold_id: FromPath[str], db: DbSession, actor: Actor, now: Now) -> None:
@@ -196,7 +197,7 @@ class HoldController(Controller):
         self, hold_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor, now: Now
     ) -> MatchOut:
         """Match the hold's family again, leaving out every facility that declined it."""
-        _, ranking = holds.hold_rematch(
+        _, ranking = hold_reads.hold_rematch(
             session=db,
             context=broker.services,
             hold_id=hold_id,
@@ -217,7 +218,7 @@ class StayController(Controller):
         """Open holds for the facility, and the rest of the last 24 hours."""
         return [
             _hold_out(view)
-            for view in holds.holds_for_facility(
+            for view in hold_reads.holds_for_facility(
                 session=db, facility_id=facility_id, actor=actor, now=now
             )
         ]

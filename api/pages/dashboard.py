@@ -27,7 +27,11 @@ DAY_CHOICES = (28, 56, 91, 182, 366)
 ALL_KINDS = "all kinds"
 
 
-@get("/dashboard", opt=allow(Role.COUNSELLOR, Role.ADMIN, via="cookie"), sync_to_thread=True)
+@get(
+    "/dashboard",
+    opt=allow(Role.COUNSELLOR, Role.ADMIN, via="cookie"),
+    sync_to_thread=True,
+)
 def dashboard_page(
     db: DbSession,
     broker: Broker,

@@ -1,0 +1,62 @@
+"""Server-rendered pages, one module per role.
+
+    common       what the pages share: form types, the session cookie, each role's home,
+                 hold-state texts, field errors, and the refusal a page raises
+    login        sign-in (password, then a second factor's code) and sign-out
+    shared       the root redirect, home, the facilities overview and the inbox
+    dashboard    the statistics dashboard (counsellors and admins)
+    call         the counsellor's call screen: match, hold, release, match again
+    family_form  the call screen's family form, checked by the JSON API's schema
+    staff        the shelter's capacity, incoming holds, residents and police notices
+    police       the police inquiry
+
+Pages authenticate with the session cookie only and every form carries Litestar's CSRF
+token. Each handler parses, calls the service it is about and renders. A change that
+succeeds answers with a redirect (post/redirect/get), so reloading the page never holds a
+second place or records a departure twice; a refused one raises the page with the reason
+(``common.PageRefusal``), so nothing it wrote commits.
+"""
+
+from __future__ import annotations
+
+from api.pages.call import call_hold, call_match, call_match_again, call_page, call_release
+from api.pages.dashboard import dashboard_page
+from api.pages.login import login_page, login_submit, logout_submit
+from api.pages.police import police_page, police_submit
+from api.pages.shared import home, inbox_page, overview_page, root
+from api.pages.staff import (
+    capacity_page,
+    capacity_submit,
+    incoming_confirm,
+    incoming_decline,
+    incoming_page,
+    notice_seen_submit,
+    residents_depart,
+    residents_page,
+)
+
+PAGE_HANDLERS = [
+    root,
+    login_page,
+    login_submit,
+    logout_submit,
+    home,
+    capacity_page,
+    capacity_submit,
+    overview_page,
+    dashboard_page,
+    call_page,
+    call_match,
+    call_hold,
+    call_release,
+    call_match_again,
+    incoming_page,
+    incoming_confirm,
+    incoming_decline,
+    residents_page,
+    residents_depart,
+    notice_seen_submit,
+    police_page,
+    police_submit,
+    inbox_page,
+]

@@ -1,0 +1,93 @@
+"""What the page modules share: the form types, the session cookie, the home of each role,
+the texts of hold states, field errors, and how a page answers a refusal.
+
+A page that refuses a change answers with itself (the form again, with the reason), a 4xx
+that is not an error page. It does so by raising :class:`PageRefusal`, never by returning
+the page: the request's unit of work (``api.deps.provide_session``) then sees an exception
+and rolls back whatever the service wrote before it refused, for every page alike, and the
+one error map (``api.errors``) sends the page. A refusal that must keep its
+trace (a rate limit, a counted failed sign-in) keeps it, and only it, as on the JSON API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated
+
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, QueryParameter
+from litestar.response import Template
+
+from api.deps import Broker, DbSession
+from api.errors import PageRefusal
+from api.guards import SESSION_COOKIE
+from broker.domain.access import Principal, Role
+from broker.domain.states import HoldState
+from broker.errors import BrokerError, InvalidInput
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# A multi-select sends its name once per chosen option; the plain Form would refuse that.
+MultiForm = Annotated[dict[str, str | list[str]], Body(media_type=RequestEncodingType.URL_ENCODED)]
+HoldIdQuery = Annotated[str, QueryParameter(max_length=32)]
+
+HOME_BY_ROLE = {
+    Role.SHELTER_STAFF: "/staff/capacity",
+    Role.COUNSELLOR: "/call",
+    Role.ADMIN: "/facilities",
+    Role.POLICE: "/police",
+}
+
+HOLD_STATES = {
+    HoldState.OPEN: "open",
+    HoldState.CONFIRMED: "confirmed: the family has arrived",
+    HoldState.DECLINED: "declined",
+    HoldState.RELEASED: "released",
+    HoldState.EXPIRED: "expired",
+}
+
+
+def home_for(principal: Principal) -> str:
+    return HOME_BY_ROLE.get(principal.role, "/home")
+
+
+def session_cookie(broker: Broker, value: str, *, max_age: int) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        max_age=max_age,
+        httponly=True,
+        secure=broker.settings.secure_cookies,
+        samesite="strict",
+        path="/",
+    )
+
+
+def field_errors(problem: InvalidInput) -> dict[str, str]:
+    """The first message for each form field the refusal names."""
+    errors: dict[str, str] = {}
+    for detail in problem.details:
+        errors.setdefault(str(detail.get("field", "")), str(detail.get("message", "")))
+    return errors
+
+
+def birth_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidInput("The birth date must be a date such as 1990-04-02.") from exc
+
+
+def refused(
+    db: DbSession, problem: BrokerError, page: Template | Callable[[], Template]
+) -> PageRefusal:
+    """The exception to raise to answer ``problem`` with ``page``.
+
+    What the service wrote before it refused is dropped at once, so a page given as a
+    function, as every page that reads the database is, is built from what stays. Raising
+    then rolls back the rest of the request as well.
+    """
+    if not problem.keeps_trace:
+        db.rollback()
+    return PageRefusal(problem, page if isinstance(page, Template) else page())
