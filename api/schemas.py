@@ -71,6 +71,8 @@ class FacilityIn(Strict):
     )
     night_admission: bool = False
     accepts_reentry: bool = True
+    # beds in the facility's largest unit; null: no limit on a family's size
+    largest_unit_beds: Annotated[int, Meta(ge=1, le=5_000)] | None = None
 
 
 class FacilityPatch(Strict):
@@ -88,6 +90,7 @@ class FacilityPatch(Strict):
     languages: Annotated[list[Language], Meta(max_length=20)] | UnsetType = UNSET
     night_admission: bool | UnsetType = UNSET
     accepts_reentry: bool | UnsetType = UNSET
+    largest_unit_beds: Annotated[int, Meta(ge=1, le=5_000)] | UnsetType | None = UNSET
 
 
 class FacilityOut(msgspec.Struct):
@@ -105,6 +108,7 @@ class FacilityOut(msgspec.Struct):
     languages: list[str]
     night_admission: bool
     accepts_reentry: bool
+    largest_unit_beds: int | None
     meeting_point: str
     free_units: int
     free_beds: int

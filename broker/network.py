@@ -54,6 +54,7 @@ _SPEC_DEFAULTS: dict[str, Any] = {
     "languages": ("hu",),
     "night_admission": False,
     "accepts_reentry": True,
+    "largest_unit_beds": None,
 }
 _SPEC_KEYS = {f.name for f in fields(FacilitySpec)}
 _ENTRY_KEYS = _SPEC_KEYS | {"address", "free_units", "free_beds", "reported_hours_ago"}
@@ -226,6 +227,17 @@ _STREETS = [
 ]
 
 
+def _largest_unit(seed: int, index: int, units: int, beds: int) -> int | None:
+    """Beds in the largest unit of a synthetic facility: unknown (no limit) for most; else
+    at least an even share of its beds. A generator of its own, so that the other fields
+    stay what they were for the same seed."""
+    rng = random.Random(seed * 1_000_003 + index)
+    if rng.random() < 0.7:
+        return None
+    share = -(-beds // units)  # the largest unit has at least the average
+    return min(beds, share + rng.randint(0, 2))
+
+
 def synthetic_entries(*, rules: Rules, count: int, seed: int) -> list[NetworkEntry]:
     """``count`` plausible, valid facilities; the same list for the same seed."""
     rng = random.Random(seed)
@@ -256,6 +268,7 @@ def synthetic_entries(*, rules: Rules, count: int, seed: int) -> list[NetworkEnt
             languages=tuple(languages),
             night_admission=rng.random() < (0.9 if rule.tier == 1 else 0.4),
             accepts_reentry=rng.random() < 0.7,
+            largest_unit_beds=_largest_unit(seed, index, units, beds),
             meeting_point=f"Meeting point {index + 1:05d}: the duty worker waits by the main station clock.",
         )
         entries.append(

@@ -106,6 +106,7 @@ class FacilityState:
     languages: frozenset[str]
     night_admission: bool
     accepts_reentry: bool
+    largest_unit_beds: int | None  # beds in its largest unit; None: no limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,12 @@ def _takes_back_a_returning_woman(
     return facilities["accepts_reentry"] if view.request.reentry else None
 
 
+def _has_a_unit_for_the_whole_family(view: RequestView, facilities: FacilityArrays) -> np.ndarray:
+    # a family shares one unit, so free beds spread over several small units do not help;
+    # no limit is NaN, which excludes nobody
+    return ~(view.persons > facilities["largest_unit_beds"])
+
+
 def _has_room_for_the_family(view: RequestView, facilities: FacilityArrays) -> np.ndarray:
     return (facilities["free_units"] >= 1) & (facilities["free_beds"] >= view.persons)
 
@@ -129,6 +135,11 @@ STANDARD_RULES: tuple[HardRule, ...] = (
         "reentry",
         "does not take back a woman who returned to the perpetrator",
         _takes_back_a_returning_woman,
+    ),
+    HardRule(
+        "unit_too_small",
+        "no unit has a bed for every member of the family",
+        _has_a_unit_for_the_whole_family,
     ),
     HardRule(
         "no_free_unit",

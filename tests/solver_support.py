@@ -80,6 +80,8 @@ def standard_rules_one_by_one(
         return "night_admission"
     if request.reentry and not facility.accepts_reentry:
         return "reentry"
+    if facility.largest_unit_beds is not None and view.persons > facility.largest_unit_beds:
+        return "unit_too_small"
     if facility.free_units < 1 or facility.free_beds < view.persons:
         return "no_free_unit"
     return None
@@ -96,6 +98,7 @@ UNRESTRICTED: dict[str, Any] = {
     "languages": frozenset({"hu"}),
     "night_admission": True,
     "accepts_reentry": True,
+    "largest_unit_beds": None,
 }
 
 

@@ -28,12 +28,21 @@ SPEC = FacilitySpec(
     languages=("hu",),
     night_admission=False,
     accepts_reentry=True,
+    largest_unit_beds=None,
     meeting_point="Station",
 )
 
 
 def test_valid_spec_has_no_problems() -> None:
     assert facility_problems(SPEC, RULES) == []
+
+
+@pytest.mark.parametrize(
+    ("largest", "valid"), [(None, True), (1, True), (9, True), (0, False), (10, False)]
+)
+def test_largest_unit_is_unknown_or_within_the_beds(largest: int | None, valid: bool) -> None:
+    problems = facility_problems(SPEC.merged({"largest_unit_beds": largest}), RULES)
+    assert [p["field"] for p in problems] == ([] if valid else ["largest_unit_beds"])
 
 
 def test_adult_men_follow_the_kind_rule() -> None:

@@ -64,6 +64,7 @@ def test_the_standard_rules_keep_their_codes_texts_and_order() -> None:
         "language": "does not speak a language the family needs",
         "night_admission": "does not admit at night",
         "reentry": "does not take back a woman who returned to the perpetrator",
+        "unit_too_small": "no unit has a bed for every member of the family",
         "no_free_unit": "no free unit with enough free beds for the whole family",
     }
     assert list(REASONS) == [rule.code for rule in STANDARD_RULES]  # dicts keep order
@@ -87,6 +88,7 @@ facility_strategy = st.builds(
     languages=st.sets(st.sampled_from(["hu", "en", "uk", "ro"]), max_size=3).map(frozenset),
     night_admission=st.booleans(),
     accepts_reentry=st.booleans(),
+    largest_unit_beds=st.one_of(st.none(), st.integers(1, 6)),
 )
 request_strategy = st.builds(
     PlacementRequest,

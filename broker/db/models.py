@@ -74,6 +74,7 @@ class Facility(SQLModel, table=True):
     languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     night_admission: bool = False
     accepts_reentry: bool = True
+    largest_unit_beds: int | None = None
     meeting_point: str = Field(max_length=1000)
     address_ciphertext: bytes | None = Field(
         default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)

@@ -40,6 +40,7 @@ class FacilitySpec:
     languages: tuple[str, ...]
     night_admission: bool
     accepts_reentry: bool
+    largest_unit_beds: int | None
     meeting_point: str
 
     def merged(self, changes: dict[str, Any]) -> FacilitySpec:
@@ -96,6 +97,10 @@ def facility_problems(spec: FacilitySpec, rules: Rules) -> list[dict[str, str]]:
         problems.append(_problem("total_beds", "must be at least total_units (a unit has a bed)"))
     if spec.boys_max_age is not None and not 0 <= spec.boys_max_age <= OLDEST_CHILD_AGE:
         problems.append(_problem("boys_max_age", f"must be null or 0-{OLDEST_CHILD_AGE}"))
+    if spec.largest_unit_beds is not None and not (
+        1 <= spec.largest_unit_beds <= max(spec.total_beds, 1)
+    ):
+        problems.append(_problem("largest_unit_beds", "must be null or 1 to total_beds"))
     if not 0 <= spec.wheelchair_units <= max(spec.total_units, 0):
         problems.append(_problem("wheelchair_units", "must be between 0 and total_units"))
     if spec.kind in kind_values and spec.admits_adult_men:

@@ -46,6 +46,7 @@ class FacilityView:
     languages: list[str]
     night_admission: bool
     accepts_reentry: bool
+    largest_unit_beds: int | None
     meeting_point: str
     free_units: int
     free_beds: int
