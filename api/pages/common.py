@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -91,3 +91,18 @@ def refused(
     if not problem.keeps_trace:
         db.rollback()
     return PageRefusal(problem, page if isinstance(page, Template) else page())
+
+
+def refused_page(
+    db: DbSession,
+    problem: BrokerError,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+) -> PageRefusal:
+    """:func:`refused` for a page read from the database: ``template`` with the
+    ``context`` built after the rollback, at the refusal's status."""
+    return refused(
+        db,
+        problem,
+        lambda: Template(template, context=context(), status_code=problem.status_code),
+    )

@@ -22,7 +22,7 @@ from api.pages.common import (
     HoldIdQuery,
     PageRefusal,
     birth_date,
-    refused,
+    refused_page,
 )
 from broker.domain.access import Role
 from broker.domain.identity import Identity
@@ -78,15 +78,12 @@ def _capacity_refused(
     db: DbSession, broker: Broker, actor: Actor, now: Now, problem: BrokerError, facility_id: int
 ) -> PageRefusal:
     """The capacity page again, with the reason the report for ``facility_id`` was refused."""
-    return refused(
+    return refused_page(
         db,
         problem,
-        lambda: Template(
-            "capacity.html",
-            context=_capacity_page(
-                db, broker, actor, now, error=problem.message, error_facility=facility_id
-            ),
-            status_code=problem.status_code,
+        "capacity.html",
+        lambda: _capacity_page(
+            db, broker, actor, now, error=problem.message, error_facility=facility_id
         ),
     )
 
@@ -170,16 +167,11 @@ def _incoming_refused(
     db: DbSession, broker: Broker, actor: Actor, now: Now, problem: BrokerError, hold_id: str
 ) -> PageRefusal:
     """The incoming holds again, with the reason the change to ``hold_id`` was refused."""
-    return refused(
+    return refused_page(
         db,
         problem,
-        lambda: Template(
-            "incoming.html",
-            context=_incoming_page(
-                db, broker, actor, now, error=problem.message, error_hold=hold_id
-            ),
-            status_code=problem.status_code,
-        ),
+        "incoming.html",
+        lambda: _incoming_page(db, broker, actor, now, error=problem.message, error_hold=hold_id),
     )
 
 
@@ -298,15 +290,12 @@ def _residents_refused(
     db: DbSession, broker: Broker, actor: Actor, now: Now, problem: BrokerError, placement_id: str
 ) -> PageRefusal:
     """The residents again, with the reason the departure from ``placement_id`` was refused."""
-    return refused(
+    return refused_page(
         db,
         problem,
-        lambda: Template(
-            "residents.html",
-            context=_residents_page(
-                db, broker, actor, now, error=problem.message, error_placement=placement_id
-            ),
-            status_code=problem.status_code,
+        "residents.html",
+        lambda: _residents_page(
+            db, broker, actor, now, error=problem.message, error_placement=placement_id
         ),
     )
 
