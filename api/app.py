@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
@@ -32,11 +31,14 @@ from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.guards import authorize, public
 from api.headers import security_headers_hook
+from api.i18n import install as install_i18n
+from api.i18n import language_switch, locale_middleware
 from api.pages import PAGE_HANDLERS
 from api.state import BrokerState, Clock, system_clock
 from api.strict_body import check_strict_json_body
 from broker.db.engine import make_engine
 from broker.domain.states import HoldState
+from broker.i18n import Catalogues
 from broker.services.context import ServiceContext
 from broker.settings import Settings
 
@@ -73,12 +75,8 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def _format_when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _register_filters(engine: JinjaTemplateEngine) -> None:
-    engine.engine.filters["when"] = _format_when
+    install_i18n(engine.engine)
     # pages compare states by member, never by a literal of their own
     engine.engine.globals["HoldState"] = HoldState
 
@@ -116,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             WebhookController,
             AuditController,
             *PAGE_HANDLERS,
+            language_switch,
             static_router,
         ],
         guards=[authorize],
@@ -123,7 +122,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         before_request=check_strict_json_body,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[access_log_middleware],
+        middleware=[
+            access_log_middleware,
+            locale_middleware(settings, Catalogues(settings.data_dir / "locale")),
+        ],
         template_config=TemplateConfig(
             directory=settings.templates_dir,
             engine=JinjaTemplateEngine,

@@ -20,6 +20,7 @@ from pathlib import Path
 from broker.domain.identity import IdentityRetention
 from broker.domain.webhooks import TargetPolicy, TargetRefused, normalise_host, parse_target
 from broker.errors import ConfigurationError
+from broker.i18n import check_language, check_time_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +113,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    language: str = "hu"  # the pages' language when neither the user nor the browser says
+    time_zone: str = "Europe/Budapest"  # every time on a page is shown in this zone
     secure_cookies: bool = False
 
     @property
@@ -216,6 +219,11 @@ class Settings:
             raise ConfigurationError(
                 "BROKER_STALE_ESCALATE_AFTER_MINUTES must not be less than BROKER_STALE_AFTER_MINUTES"
             )
+        try:
+            check_language(self.language)
+            check_time_zone(self.time_zone)
+        except ValueError as exc:
+            raise ConfigurationError(f"BROKER_LANGUAGE / BROKER_TIME_ZONE: {exc}") from exc
         if not self.hotline_contact.strip():
             raise ConfigurationError("BROKER_HOTLINE_CONTACT must not be empty")
         if self.is_production and self.hotline_contact == DEMO_HOTLINE_CONTACT:
@@ -266,6 +274,8 @@ _STR_FIELDS = {
     "database_url": "BROKER_DATABASE_URL",
     "host": "BROKER_HOST",
     "log_level": "BROKER_LOG_LEVEL",
+    "language": "BROKER_LANGUAGE",
+    "time_zone": "BROKER_TIME_ZONE",
     "hotline_contact": "BROKER_HOTLINE_CONTACT",
     "hotline_webhook_url": "BROKER_HOTLINE_WEBHOOK_URL",
     "webhook_allowed_hosts": "BROKER_WEBHOOK_ALLOWED_HOSTS",

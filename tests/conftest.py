@@ -111,8 +111,12 @@ def clock() -> TestClock:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Tokens outlive the hours the tests move the clock by; expiry has its own test.
+    # Pages in English unless a test asks for Hungarian (the product's default).
     return Settings(
-        database_url=database_url, stale_after_minutes=24 * 60, token_ttl_minutes=365 * 24 * 60
+        database_url=database_url,
+        stale_after_minutes=24 * 60,
+        token_ttl_minutes=365 * 24 * 60,
+        language="en",
     )
 
 
