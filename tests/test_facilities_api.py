@@ -24,6 +24,7 @@ CONTRACT_FIELDS = {
     "languages",
     "night_admission",
     "accepts_reentry",
+    "largest_unit_beds",
     "meeting_point",
     "free_units",
     "free_beds",
