@@ -27,6 +27,7 @@ from api.controllers.placement import (
 from api.controllers.plans import PlanController
 from api.controllers.police import NoticeController, PoliceController
 from api.controllers.system import AuthController, ReferenceController, health
+from api.controllers.waitlist import WaitlistController
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.guards import authorize, public
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             MatchController,
             HoldController,
             StayController,
+            WaitlistController,
             OperatorController,
             PlanController,
             PoliceController,

@@ -25,6 +25,7 @@ from api.state import BrokerState
 from broker.db.engine import open_session
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Unauthenticated
+from broker.i18n import gettext
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -65,7 +66,7 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[Ses
 def provide_actor(request: Request[Any, Any, Any]) -> Principal:
     principal = request.scope.get("user")
     if not isinstance(principal, Principal):
-        raise Unauthenticated("sign in first")
+        raise Unauthenticated(gettext("sign in first"))
     return principal
 
 

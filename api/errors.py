@@ -1,7 +1,8 @@
 """Every error the app returns, mapped in one place.
 
 JSON callers get ``{"error": {"status", "code", "message", "details"}}`` whatever went
-wrong; HTML pages get the error page, or the login page when a sign-in is needed.
+wrong; HTML pages get the error page (in the pages' layout, with the signed-in user's
+navigation and sign-out button), or the login page when a sign-in is needed.
 
     PageRefusal                            the refusing page itself (the form again, with the
                                            reason), at the refusal's status
@@ -26,8 +27,11 @@ wrong; HTML pages get the error page, or the login page when a sign-in is needed
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -36,7 +40,10 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from api.i18n import request_language
+from broker.domain.access import Principal
 from broker.errors import BrokerError, RateLimited
+from broker.i18n import N_, Catalogues, Locale, check_time_zone, current, gettext, using
 
 log = logging.getLogger("broker.api")
 
@@ -52,6 +59,20 @@ _HTTP_CODES = {
     422: "invalid_input",
     429: "rate_limited",
 }
+# What the error page says a status means, under its number (translated when shown).
+_STATUS_TEXTS = {
+    400: N_("The request could not be read."),
+    403: N_("You may not open this page."),
+    404: N_("There is no page at this address."),
+    405: N_("This address does not take this kind of request."),
+    409: N_("Someone changed this at the same moment."),
+    413: N_("What was sent is too large."),
+    415: N_("What was sent is not in a form this page takes."),
+    422: N_("What was sent cannot be used."),
+    429: N_("Too many requests: wait a little, then try again."),
+    500: N_("Something went wrong in the broker."),
+    503: N_("The broker cannot reach its database just now."),
+}
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
@@ -61,6 +82,45 @@ def _wants_html(request: Request[Any, Any, Any]) -> bool:
     if policy is not None:
         return getattr(policy, "via", "") == "cookie"
     return "text/html" in request.headers.get("accept", "")
+
+
+def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
+    """Who the guard found signed in, if it got that far: the error page then keeps her
+    role's navigation and the sign-out button, as every other page does."""
+    principal = request.scope.get("user")
+    return principal if isinstance(principal, Principal) else None
+
+
+@functools.cache
+def _catalogues(directory: Path) -> Catalogues:
+    return Catalogues(directory)
+
+
+def _page_locale(request: Request[Any, Any, Any]) -> Locale:
+    """The error page's language and zone, found as ``api.i18n.locale_middleware`` finds
+    them: an address that no route takes is answered before any middleware runs."""
+    state = getattr(request.app.state, "broker", None)
+    if state is None:
+        return current()
+    settings = state.settings
+    language = request_language(request.scope, settings.language)
+    return Locale(
+        language,
+        check_time_zone(settings.time_zone),
+        _catalogues(settings.data_dir / "locale").translations(language),
+    )
+
+
+class _ErrorPage(Template):
+    """The error page, written in the reader's language and zone."""
+
+    def __init__(self, locale: Locale, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.locale = locale
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        with using(self.locale):
+            return super().to_asgi_response(*args, **kwargs)
 
 
 def _render(
@@ -74,9 +134,21 @@ def _render(
     if _wants_html(request):
         if status == 401:
             return Redirect(path="/login", status_code=303)
-        return Template(  # type: ignore[return-value]
+        locale = _page_locale(request)
+        with using(locale):
+            summary = gettext(_STATUS_TEXTS[status]) if status in _STATUS_TEXTS else ""
+        # the framework's bare reason phrase ("Not Found") says no more than the summary
+        if summary and message == _reason_phrase(status):
+            message = ""
+        return _ErrorPage(  # type: ignore[return-value]
+            locale,
             template_name="error.html",
-            context={"status": status, "message": message},
+            context={
+                "status": status,
+                "summary": summary,
+                "message": message,
+                "actor": _signed_in(request),
+            },
             status_code=status,
         )
     return Response(
@@ -86,6 +158,13 @@ def _render(
         status_code=status,
         media_type=MediaType.JSON,
     )
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def error_response(request: Request[Any, Any, Any], exc: BrokerError) -> Response[Any]:
@@ -128,12 +207,17 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             request,
             status=422,
             code="invalid_input",
-            message=f"the request does not fit the schema: {summary or exc.detail}",
+            message=gettext("the request does not fit the schema: {problems}").format(
+                problems=summary or exc.detail
+            ),
             details=details,
         )
     if isinstance(exc, ClientException) and status == 400:
         return _render(
-            request, status=400, code="bad_request", message=f"malformed request: {exc.detail}"
+            request,
+            status=400,
+            code="bad_request",
+            message=gettext("malformed request: {problem}").format(problem=exc.detail),
         )
     return _render(
         request, status=status, code=_HTTP_CODES.get(status, "error"), message=str(exc.detail)
@@ -148,15 +232,17 @@ _REFUSALS: tuple[tuple[type[DBAPIError], int, str, str, str], ...] = (
         409,
         "conflict",
         "integrity refusal",
-        "this changed at the same moment by another request; nothing was changed, "
-        "reload and try again",
+        N_(
+            "this changed at the same moment by another request; nothing was changed, "
+            "reload and try again"
+        ),
     ),
     (
         DataError,
         422,
         "invalid_input",
         "database refused a value",
-        "a value in the request is out of range or cannot be stored; nothing was changed",
+        N_("a value in the request is out of range or cannot be stored; nothing was changed"),
     ),
 )
 
@@ -173,7 +259,7 @@ def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> 
                 request.url.path,
                 type(exc.orig).__name__,
             )
-            return _render(request, status=status, code=code, message=message)
+            return _render(request, status=status, code=code, message=gettext(message))
     if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
         return database_busy_handler(request, exc)
     return unexpected_error_handler(request, exc)
@@ -190,7 +276,9 @@ def database_busy_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> R
         request,
         status=503,
         code="database_busy",
-        message="the database is busy or unreachable; nothing was changed, please try again",
+        message=gettext(
+            "the database is busy or unreachable; nothing was changed, please try again"
+        ),
     )
 
 
@@ -203,7 +291,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
         request,
         status=HTTP_500_INTERNAL_SERVER_ERROR,
         code="internal_error",
-        message="the broker could not complete this request; nothing was changed",
+        message=gettext("the broker could not complete this request; nothing was changed"),
     )
 
 

@@ -28,6 +28,7 @@ from broker.db.engine import unit_of_work
 from broker.db.models import Credential
 from broker.domain.access import Principal, Role
 from broker.errors import PermissionDenied, Unauthenticated
+from broker.i18n import gettext
 from broker.services.accounts import CredentialKind, authenticate, touch_session
 
 SESSION_COOKIE = "broker_session"
@@ -113,13 +114,15 @@ async def resolve_principal(
 
 def _unauthenticated(connection: ASGIConnection[Any, Any, Any, Any], via: Via) -> Unauthenticated:
     if via == "cookie":
-        return Unauthenticated("sign in first: a signed-in session is required")
+        return Unauthenticated(gettext("sign in first: a signed-in session is required"))
     if SESSION_COOKIE in connection.cookies and "authorization" not in connection.headers:
         return Unauthenticated(
-            "sign in first: the JSON API takes a bearer token or an API key, "
-            "never the page session cookie"
+            gettext(
+                "sign in first: the JSON API takes a bearer token or an API key, "
+                "never the page session cookie"
+            )
         )
-    return Unauthenticated("sign in first: a valid bearer token is required")
+    return Unauthenticated(gettext("sign in first: a valid bearer token is required"))
 
 
 async def authorize(
@@ -127,9 +130,11 @@ async def authorize(
 ) -> None:
     policy = handler.opt.get("policy")
     if not isinstance(policy, Policy):
-        raise PermissionDenied("this route has no access policy")
+        raise PermissionDenied(gettext("this route has no access policy"))
     if not surface_fits(connection.scope["path"], policy):
-        raise PermissionDenied("this route's policy names the wrong credential for its surface")
+        raise PermissionDenied(
+            gettext("this route's policy names the wrong credential for its surface")
+        )
     principal = await resolve_principal(connection, policy.via)
     if principal is not None:
         connection.scope["user"] = principal
@@ -138,4 +143,6 @@ async def authorize(
     if principal is None:
         raise _unauthenticated(connection, policy.via)
     if principal.role not in policy.roles:
-        raise PermissionDenied(f"the {principal.role.value} role may not use this route")
+        raise PermissionDenied(
+            gettext("the {role} role may not use this route").format(role=principal.role.value)
+        )

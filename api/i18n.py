@@ -39,6 +39,7 @@ from broker.i18n import (
     preferred_language,
     using,
 )
+from broker.reason_texts import say
 from broker.settings import Settings
 
 LANGUAGE_COOKIE = "broker_language"
@@ -93,6 +94,7 @@ def install(environment: Environment) -> None:
     )
     environment.filters["when"] = local_datetime
     environment.filters["clock"] = local_time
+    environment.filters["say"] = say  # the solver's texts (broker.reason_texts)
     environment.globals["page_language"] = lambda: current().language
     environment.globals["language_names"] = LANGUAGE_NAMES
 

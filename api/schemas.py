@@ -227,9 +227,23 @@ class OptionOut(msgspec.Struct):
     region: str
     score: float
     reasons: list[str]
+    reason_codes: list[str]  # parallel to reasons: kind, preferred, fresh... capacity last
     stale: bool
     free_units: int
     free_beds: int
+
+
+class StaleFitOut(msgspec.Struct):  # fits every rule but capacity; its report is stale
+    facility_id: int
+    name: str
+    kind: str
+    region: str
+    stale: bool
+
+
+class NearMissOut(StaleFitOut):  # has room, breaks one bendable rule: its code, what it takes
+    rule: str
+    message: str
 
 
 class MatchOut(msgspec.Struct):
@@ -237,6 +251,9 @@ class MatchOut(msgspec.Struct):
     excluded: dict[str, int]
     excluded_reasons: dict[str, str]
     feasible: int
+    # both empty unless fewer than 3 places are feasible; at most 5 each, best first
+    near_misses: list[NearMissOut]
+    stale_fits: list[StaleFitOut]
 
 
 class HoldCreatedOut(msgspec.Struct):

@@ -37,6 +37,7 @@ from api.schemas import MAX_ID, Strict
 from broker.db.engine import open_session
 from broker.db.models import Facility
 from broker.errors import NotFound
+from broker.i18n import N_, gettext
 
 MAX_DEPTH = 32
 
@@ -87,14 +88,32 @@ def _is_strict(annotation: Any) -> bool:
     return False
 
 
+# What the path names, said whole so that each reads naturally in every language
+_NO_SUCH = {
+    "facility": N_("no facility with this id"),
+    "hold": N_("no hold with this id"),
+    "notice": N_("no notice with this id"),
+    "operator": N_("no operator with this id"),
+    "placement": N_("no placement with this id"),
+    "plan": N_("no plan with this id"),
+    "waitlist": N_("no waitlist with this id"),
+}
+
+
+def _no_such(noun: str) -> str:
+    known = _NO_SUCH.get(noun)
+    if known is not None:
+        return gettext(known)
+    return gettext("no {noun} with this id").format(noun=noun)
+
+
 def _check_path(request: Request[Any, Any, Any]) -> int | None:
     """Refuses ids that cannot exist; returns the facility id named in the path, if any."""
     for name, value in request.path_params.items():
-        noun = name.removesuffix("_id")
-        if isinstance(value, int) and not 1 <= value <= MAX_ID:
-            raise NotFound(f"no {noun} with this id")
-        if isinstance(value, str) and _CONTROL.search(value):
-            raise NotFound(f"no {noun} with this id")
+        if (isinstance(value, int) and not 1 <= value <= MAX_ID) or (
+            isinstance(value, str) and _CONTROL.search(value)
+        ):
+            raise NotFound(_no_such(name.removesuffix("_id")))
     facility_id = request.path_params.get("facility_id")
     return facility_id if isinstance(facility_id, int) else None
 
@@ -113,8 +132,8 @@ def _check_query(request: Request[Any, Any, Any]) -> None:
         if _CONTROL.search(key) or _CONTROL.search(value):
             field = key if not _CONTROL.search(key) else ""
             raise ValidationException(
-                detail="the request does not fit the schema",
-                extra=[{"key": field, "message": "control characters are not allowed"}],
+                detail=gettext("the request does not fit the schema"),
+                extra=[{"key": field, "message": gettext("control characters are not allowed")}],
             )
 
 
@@ -125,9 +144,10 @@ def _schema_error(exc: msgspec.ValidationError) -> ValidationException:
     message = _PATH.sub("", text).rstrip(" -")
     if "matching regex" in message:
         # every pattern in the schemas refuses control characters; the regex says less
-        message = "must not contain control characters"
+        message = gettext("must not contain control characters")
     return ValidationException(
-        detail="the request does not fit the schema", extra=[{"key": field, "message": message}]
+        detail=gettext("the request does not fit the schema"),
+        extra=[{"key": field, "message": message}],
     )
 
 
@@ -138,13 +158,15 @@ async def check_strict_json_body(request: Request[Any, Any, Any]) -> None:
     if facility_id is not None and not await anyio.to_thread.run_sync(
         _facility_exists, request, facility_id
     ):
-        raise NotFound(f"no facility with id {facility_id}")
+        raise NotFound(gettext("no facility with id {id}").format(id=facility_id))
     decodes_json, annotation = _json_body_type(request)
     if not decodes_json:
         return
     body = await request.body()
     if too_deep(body):
-        raise ClientException(detail=f"JSON nested deeper than {MAX_DEPTH} levels")
+        raise ClientException(
+            detail=gettext("JSON nested deeper than {depth} levels").format(depth=MAX_DEPTH)
+        )
     if not _is_strict(annotation):
         return
     try:

@@ -13,6 +13,7 @@ body opens its own units of work; nothing here is called from a web request.
 
     hold_expiry                  every minute   close expired holds for good; tell both sides
     notification_delivery        every 30 s     send due outbox messages to their webhooks
+    waitlist_matching            every 15 s     match waiting-list entries; tell the hotline
     stale_capacity_reminders     every 15 min   remind stale facilities; escalate to the hotline
     stay_limit_alerts            daily 06:00    stays near their limit, to facility and hotline
     nightly_transfer_proposals   daily 02:00    the optimiser's transfer plan, as a proposal
@@ -46,13 +47,17 @@ from broker.db.engine import unit_of_work
 from broker.db.models import JobRun
 from broker.domain.states import Audience, Event
 from broker.domain.webhooks import RetryPolicy
-from broker.services import holds, notifications, planning, statistics, upkeep
+from broker.services import holds, notifications, planning, statistics, upkeep, waitlist
 from broker.services.context import ServiceContext
 from broker.settings import Settings
 
 log = logging.getLogger("broker.jobs")
 Clock = Callable[[], datetime]
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
+# Capacity that appears is offered to the waiting list within this interval plus one run
+# (the inbox), and by webhook within notification_delivery's 30 s more: under 60 s. The
+# other interval jobs' intervals are multiples of it, so their slots line up.
+WAITLIST_MATCHING_SECONDS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,16 @@ def _notification_delivery(ctx: JobContext) -> dict[str, Any]:
         policy=s.webhook_policy,
         resolver=ctx.resolver,
     )
+
+
+def _waitlist_matching(ctx: JobContext) -> dict[str, Any]:
+    # a read first: a run that would change nothing takes no lock (SQLite: no write lock)
+    with unit_of_work(ctx.engine, write=False) as session:
+        preview = waitlist.waitlist_preview(session=session, context=ctx.services, now=ctx.now)
+    if not preview["found"] and not preview["expired"]:
+        return preview
+    with unit_of_work(ctx.engine, audit_key=ctx.audit_key) as session:
+        return waitlist.waitlist_match(session=session, context=ctx.services, now=ctx.now)
 
 
 def _stale_capacity_reminders(ctx: JobContext) -> dict[str, Any]:
@@ -204,6 +219,12 @@ JOBS: dict[str, JobSpec] = {
             "deliver due notifications to webhooks (signed, retried, dead-lettered)",
             _notification_delivery,
             every_seconds=30,
+        ),
+        JobSpec(
+            "waitlist_matching",
+            "match the waiting list against what is free; tell the hotline of places found",
+            _waitlist_matching,
+            every_seconds=WAITLIST_MATCHING_SECONDS,
         ),
         JobSpec(
             "stale_capacity_reminders",

@@ -71,6 +71,7 @@ class PlacementRequest:
 @dataclass(frozen=True, slots=True)
 class KindPolicy:
     kind: str
+    label: str  # the kind's name for people ("Temporary home for mothers"), for reasons
     tier: int
     max_stay_days: int
     risk_levels: frozenset[str]
@@ -156,3 +157,12 @@ class Network:
         if facility.reported_at is None:
             return None
         return (now - facility.reported_at).total_seconds() / 3600
+
+    def kind_label(self, kind: str) -> str:
+        """The kind's name for people; the code itself for a kind the rules do not know."""
+        policy = self.kinds.get(kind)
+        return policy.label if policy is not None else kind
+
+    def is_stale(self, age_hours: float | None) -> bool:
+        """Is a report this many hours old (None: never reported) stale?"""
+        return age_hours is None or age_hours > self.stale_after_hours

@@ -1,8 +1,9 @@
 """What a plan says to the people who read it: why each family goes where it goes, and why
 each family left out was left out.
 
-A placement's reasons are the ranking's own sentences for its score parts (plus the
-demand's bonus); an unplaced family is told either that its places went to families weighted
+A placement's reasons are the ranking's own texts for its score parts (plus the demand's
+bonus), said in English: a plan is stored, and what is stored stays in one language whoever
+reads it later. An unplaced family is told either that its places went to families weighted
 higher, or which rules, counted over every facility, left no place at all.
 """
 
@@ -25,22 +26,20 @@ def explained_assignments(
     demands = {d.key: d for d in instance.demands}
     secret_free = secret_free_units(instance)
     order = {d.key: i for i, d in enumerate(instance.demands)}
+
+    def reasons(key: str, facility_id: int) -> tuple[str, ...]:
+        demand, facility = demands[key], facilities[facility_id]
+        view = prepare(demand.request, instance.network)
+        parts = placement_parts(instance, demand, view, facility, secret_free)
+        texts, _codes = explain_parts(parts, facility, demand.request.risk)
+        return tuple(str(text) for text in texts)  # English, as stored
+
     return tuple(
         Assignment(
             key=key,
             facility_id=candidate.facility_id,
             score=candidate.score,
-            reasons=explain_parts(
-                placement_parts(
-                    instance,
-                    demands[key],
-                    prepare(demands[key].request, instance.network),
-                    facilities[candidate.facility_id],
-                    secret_free,
-                ),
-                facilities[candidate.facility_id],
-                demands[key].request.risk,
-            ),
+            reasons=reasons(key, candidate.facility_id),
         )
         for key, candidate in sorted(chosen.items(), key=lambda item: order[item[0]])
     )

@@ -13,7 +13,14 @@ The score is a sum of named parts (weights in ``data/rules.toml`` under ``[match
                     secret_place_penalty, or secret_buffer_penalty while the national free
                     secret-shelter units are at or below secret_buffer_units
 
-Ties are broken by facility id, so the same state always gives the same order.
+Each option says why, part by part, with the part's points, then its free capacity: as
+:class:`solver.texts.Text` (English as data, said in the reader's language by the broker),
+each with a stable code beside it (the part's key, ``capacity`` last). Only the options
+returned are put into words.
+
+Ties are broken by facility id, so the same state always gives the same order. With fewer
+than ``solver.near_misses.WHEN_FEWER_THAN`` feasible places, the ranking also names the
+near misses (one bendable rule away) and the stale fits (:mod:`solver.near_misses`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import numpy as np
 from solver.facility_arrays import FacilityArrays
 from solver.feasibility import RequestView, first_broken_rules, prepare
 from solver.instance import FacilityState, Network, PlacementRequest
+from solver.near_misses import WHEN_FEWER_THAN, Alternatives, NearMiss, StaleFit, alternatives
+from solver.texts import N_, Nn_, Text, counted, risk_level, text
 
 SECRET_SHELTER = "secret_shelter"
 
@@ -39,7 +48,10 @@ class Option:
     kind: str
     region: str
     score: float
-    reasons: tuple[str, ...]
+    # English as data (solver.texts), said in the reader's language by the broker; each with
+    # its stable code in reason_codes (a score part's key, or "capacity")
+    reasons: tuple[Text, ...]
+    reason_codes: tuple[str, ...]
     stale: bool
     free_units: int
     free_beds: int
@@ -50,16 +62,9 @@ class Ranking:
     options: tuple[Option, ...]
     excluded: dict[str, int]
     feasible: int
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _signed(value: float) -> str:
-    rounded = round(value, 1)
-    text = f"{rounded:g}"
-    return f"+{text}" if rounded >= 0 else text
+    # only when fewer than WHEN_FEWER_THAN places are feasible (solver.near_misses)
+    near_misses: tuple[NearMiss, ...] = ()
+    stale_fits: tuple[StaleFit, ...] = ()
 
 
 # A part of a score: its value, and how to say it (a template and its argument), so that
@@ -76,9 +81,8 @@ def score_parts(
     stale: bool,
 ) -> list[Part]:
     request, weights = view.request, network.weights
-    parts: list[Part] = [
-        (weights.kind_fit.get(request.risk, {}).get(facility.kind, 0.0), "kind", facility.kind)
-    ]
+    fit = weights.kind_fit.get(request.risk, {}).get(facility.kind, 0.0)
+    parts: list[Part] = [(fit, "kind", network.kind_label(facility.kind))]
     if view.to_preferred:
         if facility.region in request.preferred_regions:
             parts.append((weights.preferred_region, "preferred", facility.region))
@@ -105,34 +109,76 @@ def score_parts(
     return parts
 
 
-def _sentence(key: str, argument: object, risk: str) -> str:
+# How each part of a score is said (solver.texts: the broker says it in the reader's
+# language). Its key is the reason's stable code in the API (``reason_codes``).
+_SAID = {
+    "preferred": (N_("in a preferred region ({region})"), "region"),
+    "near_preferred": (N_("{km:.0f} km from a preferred region"), "km"),
+    "far_from_danger": (N_("{km:.0f} km from the avoided regions"), "km"),
+    "never_reported": (N_("capacity never reported"), ""),
+    "stale": (N_("capacity report is stale ({hours:.0f} h old)"), "hours"),
+    "fresh": (N_("capacity reported {hours:.1f} h ago"), "hours"),
+    "secret_short": (N_("secret-shelter places are short; kept for high-risk families"), ""),
+    "secret_kept": (N_("secret-shelter place kept for high-risk families"), ""),
+}
+WITH_POINTS = N_("{reason} ({points:+g})")
+CAPACITY = N_("{units}, {beds}")
+FREE_UNITS = Nn_("{count} free unit", "{count} free units")
+FREE_BEDS = Nn_("{count} free bed", "{count} free beds")
+# The code of the last reason, the facility's free capacity.
+CAPACITY_CODE = "capacity"
+
+
+def _sentence(key: str, argument: object, risk: str) -> Text:
     if key == "kind":
-        return f"{str(argument).replace('_', ' ')} for a {risk}-risk family"
-    if key == "preferred":
-        return f"in a preferred region ({argument})"
-    if key == "near_preferred":
-        return f"{argument:.0f} km from a preferred region"
-    if key == "far_from_danger":
-        return f"{argument:.0f} km from the avoided regions"
-    if key == "never_reported":
-        return "capacity never reported"
-    if key == "stale":
-        return f"capacity report is stale ({argument:.0f} h old)"
-    if key == "fresh":
-        return f"capacity reported {argument:.1f} h ago"
-    if key == "secret_short":
-        return "secret-shelter places are short; kept for high-risk families"
-    if key == "secret_kept":
-        return "secret-shelter place kept for high-risk families"
-    return str(argument)  # a part named by its caller, e.g. a planner's bonus
+        label = Text(str(argument))  # a kind's label (data/rules.toml) is a catalogue entry
+        return text(N_("{kind}, for a {risk}-risk family"), kind=label, risk=risk_level(risk))
+    if key in _SAID:
+        template, name = _SAID[key]
+        return text(template, **{name: argument}) if name else text(template)
+    # a part named by its caller, e.g. a planner's bonus: said as it is
+    return argument if isinstance(argument, Text) else text("{bonus}", bonus=argument)
 
 
-def explain_parts(parts: list[Part], facility: FacilityState, risk: str) -> tuple[str, ...]:
-    reasons = tuple(f"{_sentence(key, arg, risk)} ({_signed(value)})" for value, key, arg in parts)
-    capacity = (
-        f"{_count(facility.free_units, 'free unit')}, {_count(facility.free_beds, 'free bed')}"
+def _points(value: float) -> float:
+    """A part's value as shown: one decimal, and never a negative zero."""
+    return round(value, 1) + 0.0
+
+
+def explain_parts(
+    parts: list[Part], facility: FacilityState, risk: str
+) -> tuple[tuple[Text, ...], tuple[str, ...]]:
+    """The reasons of a place (each part with its points, then the free capacity) and their
+    codes, in the same order. Called only for the places returned."""
+    reasons = [
+        text(WITH_POINTS, reason=_sentence(key, arg, risk), points=_points(value))
+        for value, key, arg in parts
+    ]
+    capacity = text(
+        CAPACITY,
+        units=counted(FREE_UNITS, facility.free_units),
+        beds=counted(FREE_BEDS, facility.free_beds),
     )
-    return (*reasons, capacity)
+    codes = (*(key for _, key, _ in parts), CAPACITY_CODE)
+    return (*reasons, capacity), codes
+
+
+def _option(
+    facility: FacilityState, score: float, parts: list[Part], stale: bool, risk: str
+) -> Option:
+    reasons, codes = explain_parts(parts, facility, risk)
+    return Option(
+        facility_id=facility.id,
+        name=facility.name,
+        kind=facility.kind,
+        region=facility.region,
+        score=score,
+        reasons=reasons,
+        reason_codes=codes,
+        stale=stale,
+        free_units=facility.free_units,
+        free_beds=facility.free_beds,
+    )
 
 
 def rank(
@@ -155,26 +201,31 @@ def rank(
     counts = np.bincount(broken, minlength=len(rules) + 1)[: len(rules)]
     excluded = {rule.code: int(count) for rule, count in zip(rules, counts, strict=True) if count}
     scored: list[tuple[float, int, FacilityState, list[Part], bool]] = []
+
+    def judged(facility: FacilityState) -> tuple[float, list[Part], bool]:
+        age = network.report_age_hours(facility, now)
+        stale = network.is_stale(age)
+        parts = score_parts(view, facility, network, secret_free_units, age, stale)
+        return round(sum(value for value, _, _ in parts), 2), parts, stale
+
     for index in np.flatnonzero(broken == len(rules)).tolist():
         facility = candidates[index]
-        age = network.report_age_hours(facility, now)
-        stale = age is None or age > network.stale_after_hours
-        parts = score_parts(view, facility, network, secret_free_units, age, stale)
-        score = round(sum(value for value, _, _ in parts), 2)
+        score, parts, stale = judged(facility)
         scored.append((score, facility.id, facility, parts, stale))
     best = heapq.nsmallest(limit, scored, key=lambda item: (-item[0], item[1]))
     options = tuple(
-        Option(
-            facility_id=facility.id,
-            name=facility.name,
-            kind=facility.kind,
-            region=facility.region,
-            score=score,
-            reasons=explain_parts(parts, facility, request.risk),
-            stale=stale,
-            free_units=facility.free_units,
-            free_beds=facility.free_beds,
-        )
+        _option(facility, score, parts, stale, request.risk)
         for score, _, facility, parts, stale in best
     )
-    return Ranking(options=options, excluded=dict(sorted(excluded.items())), feasible=len(scored))
+    found = (
+        alternatives(view, arrays, network, lambda facility: judged(facility)[0], now)
+        if len(scored) < WHEN_FEWER_THAN
+        else Alternatives()
+    )
+    return Ranking(
+        options=options,
+        excluded=dict(sorted(excluded.items())),
+        feasible=len(scored),
+        near_misses=found.near_misses,
+        stale_fits=found.stale_fits,
+    )

@@ -130,7 +130,8 @@ def login(page: Any, base: str, username: str) -> None:
     page.goto(f"{base}/login")
     page.fill("#username", username)
     page.fill("#password", f"{username}-demo-2026")
-    page.click("button[type=submit]")
+    # the form's own button: the header's language switch has buttons too
+    page.click("#password-form button[type=submit]")
 
 
 def shot(page: Any, name: str) -> None:

@@ -29,6 +29,7 @@ PATH_VALUES = {
     "operator_id": "1",
     "plan_id": "0" * 32,
     "notice_id": "1",
+    "waitlist_id": "0" * 32,
 }
 
 

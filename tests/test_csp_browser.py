@@ -115,7 +115,7 @@ def test_anonymous_pages(watched: tuple[Any, CspWatch], server: str) -> None:
     assert page.locator("form[action='/login'] input[name=_csrf_token]").count() == 1
     page.fill("#username", "counsellor")
     page.fill("#password", "not-the-password")
-    page.click("button[type=submit]")
+    page.click("#password-form button[type=submit]")
     assert page.locator(".error").is_visible()
     response = page.goto(f"{server}/no-such-page")
     assert response.status == 404

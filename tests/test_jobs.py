@@ -190,13 +190,15 @@ def test_retention_purge_keeps_active_stays_and_recent_history(
         headers=desk.staff[fid],
     )
     soon = runner_at(settings, clock() + timedelta(days=30)).run_now("retention_purge")
-    assert soon.summary == {"identities": 0, "stays": 0, "holds": 0}
+    assert soon.summary == {"identities": 0, "stays": 0, "holds": 0, "job_runs": 0}
     identity_days = settings.identity_retention_days + 1
     later = runner_at(settings, clock() + timedelta(days=identity_days)).run_now("retention_purge")
-    assert later.summary == {"identities": 1, "stays": 0, "holds": 0}
+    # the earlier run of this job is older than two weeks, and no longer its latest
+    assert later.summary == {"identities": 1, "stays": 0, "holds": 0, "job_runs": 1}
     years = settings.placement_retention_days + 1
     purged = runner_at(settings, clock() + timedelta(days=years)).run_now("retention_purge")
-    assert purged.summary == {"identities": 0, "stays": 1, "holds": 2}
+    assert purged.summary == {"identities": 0, "stays": 1, "holds": 2, "job_runs": 1}
+    assert _rows(settings, "SELECT job_id FROM job_runs") == [("retention_purge",)]
     assert _rows(settings, "SELECT id, state FROM placements") == [
         (staying["placement_id"], "active")
     ]

@@ -89,7 +89,7 @@ def test_a_wrong_code_asks_again_and_a_recovery_code_then_works(
     _password_step(page, base)
     wrong = "000000" if totp.now() != "000000" else "111111"
     page.fill("#code", wrong)
-    page.click("button[type=submit]")
+    page.click("#code-form button[type=submit]")
     assert page.locator(".error").inner_text() == (
         "That code is wrong, has expired or was used already."
     )

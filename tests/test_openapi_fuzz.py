@@ -95,6 +95,7 @@ def _populate(client: TestClient[Any], accounts: Accounts) -> tuple[dict[str, An
         "/api/v1/holds", json={**FAMILY, "facility_id": fid}, headers=desk
     ).json()
     plan = client.post("/api/v1/plans/transfers", json={"horizon_days": 180}, headers=desk).json()
+    waiting = client.post("/api/v1/waitlist", json=FAMILY, headers=desk).json()
     notices = client.get("/api/v1/notices", headers=staff).json()
     operators = client.get("/api/v1/operators", headers=admin).json()
     known = {
@@ -104,6 +105,7 @@ def _populate(client: TestClient[Any], accounts: Accounts) -> tuple[dict[str, An
         "plan_id": plan["plan_id"],
         "notice_id": notices[0]["id"] if notices else 1,
         "operator_id": operators[0]["id"],
+        "waitlist_id": waiting["waitlist_id"],
     }
     assert other["id"] != fid
     return headers, known

@@ -34,7 +34,7 @@ def test_wrong_password_shows_a_message(page: Any, server: str) -> None:
     page.goto(f"{server}/login")
     page.fill("#username", "counsellor")
     page.fill("#password", "not-the-password")
-    page.click("button[type=submit]")
+    page.click("#password-form button[type=submit]")
     assert page.locator(".error").inner_text() == "Wrong username or password."
     assert page.url.endswith("/login")
 

@@ -128,7 +128,7 @@ def test_inbox_shows_each_role_its_own_notifications(browser: Any, server: str) 
         assert rows.count() == 1
         assert rows.first.get_attribute("data-event") == "hold.incoming"
         assert "a family is on its way" in rows.first.inner_text()
-        assert hold_id in rows.first.locator(".ids").inner_text()
+        assert rows.first.locator(f".about [title='{hold_id}']").inner_text() == hold_id[:8]
         assert rows.first.locator(".delivery").inner_text() == "waiting to be sent"
         shot(staff, "inbox-staff")
     with new_page(browser) as counsellor:

@@ -124,11 +124,17 @@ def test_order_reasons_and_exclusions() -> None:
     assert ranking.excluded == {"boys_age": 1, "no_free_unit": 1}
     assert ranking.feasible == 4
     top = ranking.options[0]
-    assert any("preferred region (Zala)" in text for text in top.reasons)
+    assert any("preferred region (Zala)" in str(text) for text in top.reasons)
+    assert top.reason_codes[1] == "preferred"
     stale_option = next(o for o in ranking.options if o.name == "Stale")
-    assert stale_option.stale and any("stale" in text for text in stale_option.reasons)
+    assert stale_option.stale and any("stale" in str(text) for text in stale_option.reasons)
+    assert "stale" in stale_option.reason_codes
     secret_option = next(o for o in ranking.options if o.name == "Secret")
-    assert any("high-risk" in text for text in secret_option.reasons)
+    assert any("high-risk" in str(text) for text in secret_option.reasons)
+    assert {"secret_short", "secret_kept"} & set(secret_option.reason_codes)
+    for option in ranking.options:  # a code beside every reason, the capacity last
+        assert len(option.reason_codes) == len(option.reasons)
+        assert option.reason_codes[0] == "kind" and option.reason_codes[-1] == "capacity"
 
 
 def test_secret_buffer_penalty_grows_when_places_are_short() -> None:

@@ -18,6 +18,7 @@ from api.guards import Policy
 from broker.db.engine import make_engine
 from broker.settings import Settings
 from tests.conftest import Accounts, LogCapture, create_facility
+from tests.job_support import runner_at
 from tests.session_support import use_page_session
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -55,6 +56,12 @@ def planted(
     # a hold and a stay at the secret shelter, so routes about them have something to show
     counsellor = accounts.headers("canary-desk", "counsellor")
     family = {"family": {"adults": [{"age": 30, "sex": "female"}], "children": []}, "risk": "high"}
+    # a waiting-list entry for which the matching job finds the secret shelter
+    waiting = client.post("/api/v1/waitlist", json=family, headers=counsellor)
+    assert waiting.status_code == 201, waiting.text
+    runner = runner_at(accounts.settings, accounts.clock())
+    assert runner.tick("waitlist_matching").summary["found"] == 1
+    runner.engine.dispose()
     placed = client.post(
         "/api/v1/holds", json={**family, "facility_id": secret["id"]}, headers=counsellor
     )
@@ -76,6 +83,7 @@ def planted(
         "plan_id": plan.json()["plan_id"],
         "hold_id": held.json()["hold_id"],
         "placement_id": confirmed.json()["placement_id"],
+        "waitlist_id": waiting.json()["waitlist_id"],
     }
 
 
@@ -84,6 +92,7 @@ def _fill(path: str, facility_id: int, planted: dict[str, Any]) -> list[str]:
     path = path.replace("{hold_id:str}", planted["hold_id"]).replace("{operator_id:int}", "1")
     path = path.replace("{placement_id:str}", planted["placement_id"])
     path = path.replace("{plan_id:str}", planted["plan_id"])
+    path = path.replace("{waitlist_id:str}", planted["waitlist_id"])
     if path == "/api/v1/audit":
         # the whole log, not only its first page
         return [path, f"{path}?limit=500"]

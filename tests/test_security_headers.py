@@ -43,6 +43,7 @@ PATH_VALUES = {
     "file_path": "broker.css",
     "path": "openapi.json",
     "hold_id": "0" * 32,
+    "waitlist_id": "0" * 32,
     "placement_id": "0" * 32,
     "operator_id": "1",
     "plan_id": "0" * 32,

@@ -14,6 +14,7 @@ from api.guards import allow
 from api.schemas import MAX_ID, AuditEntryOut, AuditPageOut
 from broker.domain.access import Role
 from broker.errors import InvalidInput
+from broker.i18n import gettext
 from broker.services import audit
 
 
@@ -26,7 +27,8 @@ def _in_utc(value: datetime | None, field: str) -> datetime | None:
         return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
     except OverflowError:
         raise InvalidInput(
-            f"{field}: out of range", details=[{"field": field, "message": "out of range"}]
+            gettext("{field}: out of range").format(field=field),
+            details=[{"field": field, "message": "out of range"}],
         ) from None
 
 

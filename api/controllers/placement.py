@@ -22,10 +22,12 @@ from api.schemas import (
     HoldOut,
     MatchIn,
     MatchOut,
+    NearMissOut,
     OperatorOut,
     OperatorPatch,
     OptionOut,
     ResidentOut,
+    StaleFitOut,
     TransferIn,
 )
 from broker.db.models import Facility, Hold
@@ -33,8 +35,9 @@ from broker.domain.access import Role
 from broker.domain.identity import Identity
 from broker.domain.requests import request_from_json
 from broker.domain.stay import days_left
+from broker.reason_texts import say
 from broker.services import hold_reads, holds, matching, operators, placements
-from solver.ranking import Ranking
+from solver.ranking import Option, Ranking
 
 
 def family_request(data: FamilyRequest) -> dict[str, object]:
@@ -48,15 +51,47 @@ def family_request(data: FamilyRequest) -> dict[str, object]:
     return as_dict
 
 
+def _option_out(o: Option) -> OptionOut:
+    return OptionOut(
+        facility_id=o.facility_id,
+        name=o.name,
+        kind=o.kind,
+        region=o.region,
+        score=o.score,
+        reasons=[say(reason) for reason in o.reasons],
+        reason_codes=list(o.reason_codes),
+        stale=o.stale,
+        free_units=o.free_units,
+        free_beds=o.free_beds,
+    )
+
+
 def _match_out(ranking: Ranking) -> MatchOut:
+    """The ranking with its texts said in the caller's language (``Accept-Language``,
+    English by default), each beside its stable code."""
     return MatchOut(
-        options=[
-            OptionOut(**{**dataclasses.asdict(o), "reasons": list(o.reasons)})
-            for o in ranking.options
-        ],
+        options=[_option_out(o) for o in ranking.options],
         excluded=ranking.excluded,
-        excluded_reasons={code: matching.EXCLUSION_REASONS[code] for code in ranking.excluded},
+        excluded_reasons={code: say(matching.EXCLUSION_REASONS[code]) for code in ranking.excluded},
         feasible=ranking.feasible,
+        near_misses=[
+            NearMissOut(
+                facility_id=n.facility_id,
+                name=n.name,
+                kind=n.kind,
+                region=n.region,
+                stale=n.stale,
+                rule=n.rule,
+                message=say(n.message),
+            )
+            for n in ranking.near_misses
+        ],
+        stale_fits=[
+            StaleFitOut(
+                facility_id=s.facility_id, name=s.name, kind=s.kind, region=s.region, stale=s.stale
+            )
+            for s in ranking.stale_fits
+        ],
     )
 
 

@@ -3,7 +3,7 @@
     common       what the pages share: form types, the session cookie, each role's home,
                  hold-state texts, field errors, and the refusal a page raises
     login        sign-in (password, then a second factor's code) and sign-out
-    shared       the root redirect, home, the facilities overview and the inbox
+    shared       the root redirect, home, the facilities overview, the inbox and the favicon
     dashboard    the statistics dashboard (counsellors and admins)
     call         the counsellor's call screen: match, hold, release, match again
     family_form  the call screen's family form, checked by the JSON API's schema
@@ -23,7 +23,7 @@ from api.pages.call import call_hold, call_match, call_match_again, call_page, c
 from api.pages.dashboard import dashboard_page
 from api.pages.login import login_page, login_submit, logout_submit
 from api.pages.police import police_page, police_submit
-from api.pages.shared import home, inbox_page, overview_page, root
+from api.pages.shared import favicon, home, inbox_page, overview_page, root
 from api.pages.staff import (
     capacity_page,
     capacity_submit,
@@ -59,4 +59,5 @@ PAGE_HANDLERS = [
     police_page,
     police_submit,
     inbox_page,
+    favicon,
 ]

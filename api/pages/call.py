@@ -39,6 +39,7 @@ from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import RiskLevel
 from broker.domain.states import HoldState
 from broker.errors import BrokerError, Conflict, InvalidInput
+from broker.i18n import gettext
 from broker.services import hold_reads, holds, matching
 from solver.instance import PlacementRequest
 from solver.ranking import Ranking
@@ -57,8 +58,10 @@ def _request_mac(broker: Broker, actor: Actor, payload: str) -> str:
 def _signed_request(broker: Broker, actor: Actor, payload: str, mac: str) -> PlacementRequest:
     """The family request carried by a "Hold" form, refused if it was changed in any way."""
     tampered = InvalidInput(
-        "The family's details on this form were changed after matching, so nothing was "
-        "held. Fill in the form and match again."
+        gettext(
+            "The family's details on this form were changed after matching, so nothing was "
+            "held. Fill in the form and match again."
+        )
     )
     if not payload or len(payload) > 10_000 or len(mac) != 64:
         raise tampered
@@ -229,7 +232,7 @@ def call_hold(
         )
         facility_text = data.get("facility_id", "")
         if not (facility_text.isascii() and facility_text.isdigit() and len(facility_text) < 10):
-            raise InvalidInput("The form named no facility to hold; match again.")
+            raise InvalidInput(gettext("The form named no facility to hold; match again."))
         minutes = travel_minutes(data.get("travel_minutes", ""), broker)
     except InvalidInput as problem:
         # without a trustworthy request there are no options to show again

@@ -11,6 +11,7 @@ trace (a rate limit, a counted failed sign-in) keeps it, and only it, as on the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from api.guards import SESSION_COOKIE
 from broker.domain.access import Principal, Role
 from broker.domain.states import HoldState
 from broker.errors import BrokerError, InvalidInput
+from broker.i18n import N_, gettext
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 # A multi-select sends its name once per chosen option; the plain Form would refuse that.
@@ -39,13 +41,17 @@ HOME_BY_ROLE = {
     Role.POLICE: "/police",
 }
 
+# translated where they are shown
 HOLD_STATES = {
-    HoldState.OPEN: "open",
-    HoldState.CONFIRMED: "confirmed: the family has arrived",
-    HoldState.DECLINED: "declined",
-    HoldState.RELEASED: "released",
-    HoldState.EXPIRED: "expired",
+    HoldState.OPEN: N_("open"),
+    HoldState.CONFIRMED: N_("confirmed: the family has arrived"),
+    HoldState.DECLINED: N_("declined"),
+    HoldState.RELEASED: N_("released"),
+    HoldState.EXPIRED: N_("expired"),
 }
+# A birth date as typed on a page: year, month and day, in this order, as ISO 8601 writes
+# it (1990-04-02) or as Hungarians do (1990. 04. 02., 1990.4.2); the API takes ISO 8601 only.
+TYPED_DATE = re.compile(r"([0-9]{4})\s*[-./]\s*([0-9]{1,2})\s*[-./]\s*([0-9]{1,2})\s*\.?")
 
 
 def home_for(principal: Principal) -> str:
@@ -73,10 +79,17 @@ def field_errors(problem: InvalidInput) -> dict[str, str]:
 
 
 def birth_date(text: str) -> date:
+    """The date typed into a page's birth date field (see ``TYPED_DATE``)."""
+    typed = TYPED_DATE.fullmatch(text.strip())
     try:
-        return date.fromisoformat(text.strip())
+        if typed is None:
+            raise ValueError(text)
+        year, month, day = (int(part) for part in typed.groups())
+        return date(year, month, day)
     except ValueError as exc:
-        raise InvalidInput("The birth date must be a date such as 1990-04-02.") from exc
+        raise InvalidInput(
+            gettext("The birth date must be a date written as YYYY-MM-DD, such as 1990-04-02.")
+        ) from exc
 
 
 def refused(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
+from babel.dates import format_date, format_skeleton
 from litestar import get
 from litestar.params import QueryParameter
 from litestar.response import Template
@@ -19,12 +20,16 @@ from api.guards import allow
 from broker.domain.access import Role
 from broker.domain.charts import bar_chart, line_chart
 from broker.domain.statistics import latest_share, mean_share
+from broker.i18n import N_, current, gettext
 from broker.services import statistics
 from broker.services.statistics import DashboardData, SeriesPoints
 
 DEFAULT_DAYS, MAX_DAYS = 56, 366
 DAY_CHOICES = (28, 56, 91, 182, 366)
-ALL_KINDS = "all kinds"
+ALL_KINDS = N_("all kinds")
+# Days as the reader writes them: "2026. 11. 29." in Hungarian, "29/11/2026" in English (the
+# same forms as broker.i18n's times).
+DATE_LOCALES = {"hu": "hu_HU", "en": "en_GB"}
 
 
 @get(
@@ -54,16 +59,30 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _locale() -> str:
+    return DATE_LOCALES.get(current().language, "en_GB")
+
+
+def day_text(day: date) -> str:
+    """A statistics day (a UTC day, not a moment) in the reader's form."""
+    return format_date(day, "short", locale=_locale())
+
+
 def _week_label(week: date) -> str:
-    return f"{week.day} {week:%b}"
+    return format_skeleton("MMMd", week, locale=_locale())
+
+
+def _axis_label(day: date, span_days: int) -> str:
+    """A day on a chart's time axis: month and year over a long span, else month and day."""
+    return format_skeleton("yMMM" if span_days > 200 else "MMMd", day, locale=_locale())
 
 
 def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int) -> dict[str, Any]:
     labels = broker.rules.kind_labels
     # Rules order (tier by tier) for kinds, the regions file's order for regions.
-    by_kind: dict[str, SeriesPoints] = {ALL_KINDS: data.national}
+    by_kind: dict[str, SeriesPoints] = {gettext(ALL_KINDS): data.national}
     by_kind.update(
-        {labels[kind]: data.by_kind[kind] for kind in labels if kind in data.by_kind}
+        {gettext(labels[kind]): data.by_kind[kind] for kind in labels if kind in data.by_kind}
         | {kind: points for kind, points in data.by_kind.items() if kind not in labels}
     )
     empty: SeriesPoints = [(day, None) for day in data.days]
@@ -78,12 +97,14 @@ def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int
                 # a region without any figure gets a line in the table, not an empty chart
                 "chart": line_chart(
                     {region: points},
-                    title=f"Occupied share of units in {region}",
+                    title=gettext("Occupied share of units in %(region)s") % {"region": region},
                     heading=region,
-                    y_label="units",
+                    y_label=gettext("units"),
                     width=250,
                     height=130,
                     legend=False,
+                    no_figures=gettext("No figures for these days"),
+                    date_label=_axis_label,
                 )
                 if shown_days
                 else None,
@@ -92,7 +113,7 @@ def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int
                 "shown_days": shown_days,
             }
         )
-    suppressed_label = f"fewer than {data.min_count}"
+    suppressed_label = gettext("fewer than %(min)s") % {"min": data.min_count}
     return {
         "actor": actor,
         "days": days,
@@ -101,10 +122,13 @@ def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int
         "until": data.until,
         "min_count": data.min_count,
         "has_figures": data.has_figures,
+        "day_text": day_text,
         "kind_chart": line_chart(
             by_kind,
-            title="Occupied share of units by kind",
-            y_label="units occupied",
+            title=gettext("Occupied share of units by kind"),
+            y_label=gettext("units occupied"),
+            no_figures=gettext("No figures for these days"),
+            date_label=_axis_label,
         ),
         "kind_names": list(by_kind),
         "kind_rows": [
@@ -114,9 +138,11 @@ def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int
         "regions": region_rows,
         "unmet_chart": bar_chart(
             [(_week_label(week), cases) for week, cases in data.unmet_weeks],
-            title="Unmet requests per week (cases, not searches)",
-            y_label="cases",
+            title=gettext("Unmet requests per week (cases, not searches)"),
+            y_label=gettext("cases"),
             min_count=data.min_count,
+            no_figures=gettext("No figures for these days"),
+            suppressed=gettext("{label}: fewer than {min_count}, not shown"),
         ),
         "unmet_rows": [
             (week, suppressed_label if cases is None else str(cases))

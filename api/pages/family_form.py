@@ -39,6 +39,7 @@ from api.schemas import (
 from broker.domain.requests import request_from_json
 from broker.domain.rules import RiskLevel
 from broker.errors import InvalidInput
+from broker.i18n import gettext
 from solver.instance import Person, PlacementRequest
 
 SEPARATORS = re.compile(r"[,;\s]+")
@@ -147,7 +148,8 @@ def _people(
             low, high = ages
             return [], {
                 "field": field,
-                "message": f"'{part[:10]}' is not an age from {low} to {high}",
+                "message": gettext("'%(typed)s' is not an age from %(low)s to %(high)s")
+                % {"typed": part[:10], "low": low, "high": high},
             }
         people.append({"age": age, "sex": sex})
     return people, None
@@ -160,8 +162,14 @@ def travel_minutes(text: str, broker: Broker) -> int:
         return broker.settings.hold_ttl_default_minutes
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= maximum):
         raise InvalidInput(
-            f"the time to reach the meeting point must be 1 to {maximum} minutes",
-            details=[{"field": "travel_minutes", "message": f"1 to {maximum} minutes"}],
+            gettext("the time to reach the meeting point must be 1 to %(max)s minutes")
+            % {"max": maximum},
+            details=[
+                {
+                    "field": "travel_minutes",
+                    "message": gettext("1 to %(max)s minutes") % {"max": maximum},
+                }
+            ],
         )
     return int(text)
 
@@ -178,11 +186,14 @@ def _request_body(form: FamilyInput, broker: Broker) -> tuple[dict[str, Any], li
     children = people["girls"] + people["boys"]
     if not _fits(adults, Adults):
         if adults:
-            problems.append({"field": "women", "message": f"at most {MAX_ADULTS} adults"})
+            message = gettext("at most %(max)s adults") % {"max": MAX_ADULTS}
+            problems.append({"field": "women", "message": message})
         elif not problems:
-            problems.append({"field": "women", "message": "give the age of at least one adult"})
+            message = gettext("give the age of at least one adult")
+            problems.append({"field": "women", "message": message})
     if not _fits(children, Children):
-        problems.append({"field": "girls", "message": f"at most {MAX_CHILDREN} children"})
+        message = gettext("at most %(max)s children") % {"max": MAX_CHILDREN}
+        problems.append({"field": "girls", "message": message})
     languages = sorted({code.lower() for code in SEPARATORS.split(form.languages) if code})
     wrong = [
         code
@@ -190,28 +201,28 @@ def _request_body(form: FamilyInput, broker: Broker) -> tuple[dict[str, Any], li
         if not (LANGUAGE_LETTERS.fullmatch(code) and _fits(code, Language))
     ]
     if wrong:
-        problems.append(
-            {"field": "languages", "message": f"'{wrong[0][:10]}' is not a 2- or 3-letter code"}
-        )
+        message = gettext("'%(code)s' is not a 2- or 3-letter code") % {"code": wrong[0][:10]}
+        problems.append({"field": "languages", "message": message})
     elif not _fits(languages, Languages):
-        problems.append({"field": "languages", "message": f"at most {MAX_LANGUAGES} languages"})
+        message = gettext("at most %(max)s languages") % {"max": MAX_LANGUAGES}
+        problems.append({"field": "languages", "message": message})
     if not _fits(form.risk, Risk):
-        problems.append({"field": "risk", "message": "choose standard, medium or high"})
+        problems.append({"field": "risk", "message": gettext("choose standard, medium or high")})
     for field in ("avoid_regions", "preferred_regions"):
         chosen = list(getattr(form, field))
         unknown = [name for name in chosen if not broker.rules.has_region(name)]
         if unknown:
-            problems.append({"field": field, "message": f"unknown region '{unknown[0]}'"})
+            message = gettext("unknown region '%(name)s'") % {"name": unknown[0]}
+            problems.append({"field": field, "message": message})
         elif not _fits(chosen, Regions):
-            problems.append({"field": field, "message": f"at most {MAX_REGIONS} regions"})
+            message = gettext("at most %(max)s regions") % {"max": MAX_REGIONS}
+            problems.append({"field": field, "message": message})
     both = set(form.avoid_regions) & set(form.preferred_regions)
     if both:
-        problems.append(
-            {
-                "field": "preferred_regions",
-                "message": f"both avoided and preferred: {', '.join(sorted(both))}",
-            }
-        )
+        message = gettext("both avoided and preferred: %(names)s") % {
+            "names": ", ".join(sorted(both))
+        }
+        problems.append({"field": "preferred_regions", "message": message})
     body = {
         "family": {"adults": adults, "children": children},
         "needs": {
@@ -231,7 +242,9 @@ def _request_body(form: FamilyInput, broker: Broker) -> tuple[dict[str, Any], li
 
 def _correct_the_form(problems: list[dict[str, str]]) -> InvalidInput:
     summary = "; ".join(problem["message"] for problem in problems)
-    return InvalidInput(f"Please correct the form: {summary}.", details=problems)
+    return InvalidInput(
+        gettext("Please correct the form: %(problems)s.") % {"problems": summary}, details=problems
+    )
 
 
 def parse_family(form: FamilyInput, broker: Broker) -> tuple[PlacementRequest, int]:

@@ -18,13 +18,15 @@ from api.guards import allow, credential_of, public
 from api.pages.common import Form, home_for, refused, session_cookie
 from broker.domain.access import ALL_ROLES
 from broker.errors import OtpInvalid, RateLimited, SecondFactorNotEnrolled, SignInFailed
+from broker.i18n import N_, gettext
 from broker.services import accounts
 
 PENDING_COOKIE = "broker_signin"
-WRONG_PASSWORD = "Wrong username or password."
-WRONG_CODE = "That code is wrong, has expired or was used already."
-SIGN_IN_EXPIRED = "The sign-in has expired. Enter your username and password again."
-NOT_ENROLLED = (
+# translated when the page is shown
+WRONG_PASSWORD = N_("Wrong username or password.")
+WRONG_CODE = N_("That code is wrong, has expired or was used already.")
+SIGN_IN_EXPIRED = N_("The sign-in has expired. Enter your username and password again.")
+NOT_ENROLLED = N_(
     "This account has no second factor, which this broker requires. "
     "Ask an administrator to enrol one, then sign in with its code."
 )
@@ -55,7 +57,7 @@ def _login_form(
 ) -> Template:
     return Template(
         "login.html",
-        context={"error": error, "username": username, "step": step},
+        context={"error": gettext(error) if error else None, "username": username, "step": step},
         status_code=status_code,
         headers=headers,
         cookies=cookies,
@@ -113,7 +115,9 @@ def login_submit(
         )
     except RateLimited as problem:
         seconds = problem.retry_after_seconds or 1
-        wait = f"Too many failed sign-ins. Try again in {accounts.wait_text(seconds)}."
+        wait = gettext("Too many failed sign-ins. Try again in %(wait)s.") % {
+            "wait": accounts.wait_text(seconds)
+        }
         retry = {"Retry-After": str(seconds)}
         page = _login_form(error=wait, username=username, status_code=429, headers=retry)
         raise refused(db, problem, page) from problem

@@ -1,5 +1,8 @@
 """Pages more than one role opens: the root redirect, the home page, the facilities overview
-(counsellors and admins) and the inbox of notifications.
+(counsellors and admins), the inbox of notifications, and the favicon every page links.
+
+The inbox names facilities by name, shortens long ids to references with the full id in a
+title, and shows times with the ``when`` filter; it never reads an address.
 
 The statistics dashboard, shared by the same roles, has a module of its own
 (``api.pages.dashboard``) for its charts.
@@ -7,11 +10,13 @@ The statistics dashboard, shared by the same roles, has a module of its own
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.params import QueryParameter
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 
 from api.deps import Actor, Broker, DbSession, Now
 from api.guards import allow, public
@@ -19,23 +24,80 @@ from api.pages.common import home_for
 from broker.domain.access import ALL_ROLES, Principal, Role
 from broker.domain.rules import FacilityKind
 from broker.domain.states import DeliveryState, Event
+from broker.i18n import N_, gettext
 from broker.services import facilities, notifications
 
+# The texts of the tables below are translated where they are shown.
 EVENT_TEXTS = {
-    Event.HOLD_INCOMING: "a family is on its way under a hold",
-    Event.HOLD_EXPIRED: "a hold expired",
-    Event.CAPACITY_STALE: "capacity report is stale: please report",
-    Event.CAPACITY_STALE_ESCALATED: "a facility's capacity report is long overdue",
-    Event.STAY_LIMIT_NEAR: "a stay is reaching its limit",
-    Event.PLAN_TRANSFER_PROPOSAL: "a transfer plan was proposed",
-    Event.POLICE_INQUIRY: "the police asked about a resident",
+    Event.HOLD_INCOMING: N_("a family is on its way under a hold"),
+    Event.HOLD_EXPIRED: N_("a hold expired"),
+    Event.CAPACITY_STALE: N_("capacity report is stale: please report"),
+    Event.CAPACITY_STALE_ESCALATED: N_("a facility's capacity report is long overdue"),
+    Event.STAY_LIMIT_NEAR: N_("a stay is reaching its limit"),
+    Event.PLAN_TRANSFER_PROPOSAL: N_("a transfer plan was proposed"),
+    Event.POLICE_INQUIRY: N_("the police asked about a resident"),
+    Event.WAITLIST_PLACE_FOUND: N_("a place was found for a family on the waiting list"),
 }
 DELIVERY_TEXTS = {
-    DeliveryState.PENDING: "waiting to be sent",
-    DeliveryState.DELIVERED: "delivered",
-    DeliveryState.DEAD: "dead: every attempt failed",
-    DeliveryState.INBOX_ONLY: "inbox only (no webhook)",
+    DeliveryState.PENDING: N_("waiting to be sent"),
+    DeliveryState.DELIVERED: N_("delivered"),
+    DeliveryState.DEAD: N_("dead: every attempt failed"),
+    DeliveryState.INBOX_ONLY: N_("inbox only (no webhook)"),
 }
+
+
+# What an inbox message is about, from its payload, in this order: key, label, how shown
+# ("ref" an id shortened to REF_LENGTH, "time" a moment, "text" as it is). The facility
+# comes first, by name.
+INBOX_FACTS = (
+    ("case_code", N_("case code"), "text"),
+    ("hold_id", N_("hold"), "ref"),
+    ("placement_id", N_("stay"), "ref"),
+    ("plan_id", N_("plan"), "ref"),
+    ("moves", N_("moves"), "text"),
+    ("beds", N_("beds"), "text"),
+    ("expires_at", N_("expires"), "time"),
+    ("expired_at", N_("expired at"), "time"),
+    ("limit_at", N_("stay limit"), "time"),
+    ("capacity_reported_at", N_("last report"), "time"),
+)
+REF_LENGTH = 8
+UNLISTED_FACILITY = N_("a facility no longer listed")
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One thing an inbox message is about, as the page shows it: ``text``, with the full
+    id in ``full`` when ``text`` is a short reference, or the moment ``at``."""
+
+    kind: str
+    label: str
+    text: str = ""
+    full: str | None = None
+    at: datetime | None = None
+
+
+def _fact(kind: str, label: str, value: Any) -> Fact:
+    text = str(value)
+    if kind == "ref" and len(text) > REF_LENGTH:
+        return Fact(kind, label, text[:REF_LENGTH], full=text)
+    if kind == "time":
+        try:
+            return Fact(kind, label, text, at=datetime.fromisoformat(text))
+        except ValueError:
+            pass
+    return Fact(kind, label, text)
+
+
+def _about(item: notifications.InboxItem, names: dict[int, str]) -> list[Fact]:
+    facility_id = item.payload.get("facility_id", item.facility_id)
+    facts: list[Fact] = []
+    if isinstance(facility_id, int):
+        facts.append(Fact("facility", "", names.get(facility_id) or gettext(UNLISTED_FACILITY)))
+    for key, label, kind in INBOX_FACTS:
+        if item.payload.get(key) is not None:
+            facts.append(_fact(kind, label, item.payload[key]))
+    return facts
 
 
 @get("/", opt=public(via="cookie"))
@@ -95,13 +157,24 @@ def overview_page(
     sync_to_thread=True,
 )
 def inbox_page(db: DbSession, actor: Actor) -> Template:
-    items = notifications.inbox(session=db, actor=actor, limit=200)
+    view = notifications.inbox_view(session=db, actor=actor, limit=200)
     return Template(
         "inbox.html",
         context={
             "actor": actor,
-            "items": items,
+            "items": [(item, _about(item, view.facility_names)) for item in view.items],
             "texts": EVENT_TEXTS,
             "delivery_texts": DELIVERY_TEXTS,
         },
+    )
+
+
+@get("/favicon.ico", opt=public(via="cookie"), include_in_schema=False)
+async def favicon(broker: Broker) -> File:
+    """The icon, where browsers ask for it unprompted; public, like ``/static``."""
+    return File(
+        path=broker.settings.templates_dir / "static" / "favicon.ico",
+        filename="favicon.ico",
+        media_type="image/x-icon",
+        content_disposition_type="inline",
     )

@@ -22,17 +22,22 @@ from api.pages.common import (
     HoldIdQuery,
     PageRefusal,
     birth_date,
+    field_errors,
     refused_page,
 )
 from broker.domain.access import Role
 from broker.domain.identity import Identity
 from broker.domain.states import HoldState
 from broker.errors import BrokerError, Conflict, InvalidInput
+from broker.i18n import gettext
 from broker.services import capacity, facilities, hold_reads, holds, placements, police
 
 STAFF = allow(Role.SHELTER_STAFF, via="cookie")
 CASE_CODE = r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"
 CAPACITY_STEPS = {"units+": (1, 0), "units-": (-1, 0), "beds+": (0, 1), "beds-": (0, -1)}
+CAPACITY_FIELDS = ("free_units", "free_beds")
+# a typed number shown again in a refused form; anything longer is not a count of places
+TYPED_MAX = 12
 
 
 def _own_facilities(
@@ -59,6 +64,8 @@ def _capacity_page(
         "saved": None,
         "error": None,
         "error_facility": None,
+        "error_fields": {},
+        "typed": {},
         **extra,
     }
 
@@ -75,25 +82,40 @@ def capacity_page(
 
 
 def _capacity_refused(
-    db: DbSession, broker: Broker, actor: Actor, now: Now, problem: BrokerError, facility_id: int
+    db: DbSession,
+    broker: Broker,
+    actor: Actor,
+    now: Now,
+    problem: InvalidInput,
+    facility_id: int,
+    data: dict[str, str],
 ) -> PageRefusal:
-    """The capacity page again, with the reason the report for ``facility_id`` was refused."""
+    """The capacity page again, with the reason the report for ``facility_id`` was refused
+    beside its card, and the numbers typed there kept in its inputs."""
     return refused_page(
         db,
         problem,
         "capacity.html",
         lambda: _capacity_page(
-            db, broker, actor, now, error=problem.message, error_facility=facility_id
+            db,
+            broker,
+            actor,
+            now,
+            error=problem.message,
+            error_facility=facility_id,
+            error_fields=field_errors(problem),
+            typed={name: data.get(name, "")[:TYPED_MAX] for name in CAPACITY_FIELDS},
         ),
     )
 
 
 def _requested_numbers(data: dict[str, str]) -> tuple[int, int]:
-    """The numbers typed, moved by one if a plus or minus button sent the form."""
+    """The numbers typed, moved by one if a plus or minus button sent the form (Enter in a
+    field sends the form's hidden first button, which names no step: the numbers as typed)."""
     try:
         units, beds = int(data.get("free_units", "")), int(data.get("free_beds", ""))
     except ValueError as exc:
-        raise InvalidInput("free units and free beds must be whole numbers") from exc
+        raise InvalidInput(gettext("Free units and free beds must be whole numbers.")) from exc
     more_units, more_beds = CAPACITY_STEPS.get(data.get("action", ""), (0, 0))
     return units + more_units, beds + more_beds
 
@@ -117,8 +139,9 @@ def capacity_submit(
             now=now,
         )
     except InvalidInput as problem:
-        raise _capacity_refused(db, broker, actor, now, problem, facility_id) from problem
-    return Redirect(f"/staff/capacity?saved={facility_id}", status_code=303)
+        raise _capacity_refused(db, broker, actor, now, problem, facility_id, data) from problem
+    # back to the card that was sent, where the confirmation is shown
+    return Redirect(f"/staff/capacity?saved={facility_id}#facility-{facility_id}", status_code=303)
 
 
 # --- incoming holds ------------------------------------------------------------------------
@@ -194,7 +217,9 @@ def _identity_of(data: dict[str, str]) -> Identity | None:
     if not name and not born:
         return None
     if not name or not born:
-        raise InvalidInput("To record her identity, give both the full name and the birth date.")
+        raise InvalidInput(
+            gettext("To record her identity, give both the full name and the birth date.")
+        )
     return Identity(
         full_name=name,
         birth_date=birth_date(born),

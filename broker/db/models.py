@@ -255,6 +255,30 @@ class Hold(SQLModel, table=True):
     transfer_from_placement_id: str | None = Field(default=None, max_length=32, index=True)
 
 
+class WaitlistEntry(SQLModel, table=True):
+    """A family waiting for a place that fits, known on the hotline's callback note by its
+    short ``code``; never by name. The matching job records the first place found for it
+    (``found_facility_id``, ``found_at``) and tells the hotline once."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (sa.Index("ix_waitlist_entries_state_expires", "state", "expires_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    code: str = Field(max_length=20, sa_column_kwargs={"unique": True})
+    counsellor_user_id: int | None = Field(default=None, foreign_key="users.id")
+    state: str = Field(max_length=20)  # waiting, found, cancelled, expired
+    risk: str = Field(max_length=20)  # the request's, for serving the highest risk first
+    persons: int  # beds the family needs (one unit)
+    request: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # the unmet case it counts as until a place is found (broker.services.statistics)
+    case_key: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    closed_at: datetime | None = _time(nullable=True)
+    found_facility_id: int | None = Field(default=None, foreign_key="facilities.id")
+    found_at: datetime | None = _time(nullable=True)
+
+
 class Placement(SQLModel, table=True):
     """A family staying at a facility, known by its case code; never by name."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from broker.errors import PermissionDenied
+from broker.i18n import gettext
 
 
 class Role(StrEnum):
@@ -34,9 +35,11 @@ def ensure_own_facility_or_admin(actor: Principal, facility_id: int) -> None:
     """Shelter staff act only for facilities they are bound to; admins for any."""
     if actor.role is Role.ADMIN or actor.works_at(facility_id):
         return
-    raise PermissionDenied("you may act only for the facilities your account is bound to")
+    raise PermissionDenied(gettext("you may act only for the facilities your account is bound to"))
 
 
 def ensure_own_facility(actor: Principal, facility_id: int) -> None:
     if not actor.works_at(facility_id):
-        raise PermissionDenied("you may act only for the facilities your account is bound to")
+        raise PermissionDenied(
+            gettext("you may act only for the facilities your account is bound to")
+        )

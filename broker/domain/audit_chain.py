@@ -57,6 +57,8 @@ class AuditAction(StrEnum):
     POLICE_INQUIRY = "police.inquiry"
     POLICE_INQUIRY_REFUSED = "police.inquiry_refused"
     USER_CREATE = "user.create"
+    WAITLIST_ADD = "waitlist.add"
+    WAITLIST_REMOVE = "waitlist.remove"
     WEBHOOK_SET = "webhook.set"
 
 

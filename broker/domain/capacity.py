@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from broker.errors import Conflict
+from broker.i18n import gettext
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,12 @@ def after_departure(reported: Places, family: Places, totals: Places) -> Places:
 def check_room_for_stays(*, free: Places, staying: Places, totals: Places) -> None:
     """A report cannot free places that families placed through the broker still occupy."""
     problems = [
-        {"field": f"free_{name}", "message": f"at most {total - taken} ({taken} occupied)"}
+        {
+            "field": f"free_{name}",
+            "message": gettext("at most {free} ({taken} occupied)").format(
+                free=total - taken, taken=taken
+            ),
+        }
         for name, reported, taken, total in (
             ("units", free.units, staying.units, totals.units),
             ("beds", free.beds, staying.beds, totals.beds),
@@ -81,8 +87,15 @@ def check_room_for_stays(*, free: Places, staying: Places, totals: Places) -> No
     ]
     if problems:
         raise Conflict(
-            f"families placed through the broker occupy {staying.units} units and "
-            f"{staying.beds} beds here, so at most {totals.units - staying.units} units and "
-            f"{totals.beds - staying.beds} beds can be free; record their departures first",
+            gettext(
+                "families placed through the broker occupy {units} units and {beds} beds here, "
+                "so at most {free_units} units and {free_beds} beds can be free; record their "
+                "departures first"
+            ).format(
+                units=staying.units,
+                beds=staying.beds,
+                free_units=totals.units - staying.units,
+                free_beds=totals.beds - staying.beds,
+            ),
             details=problems,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from xml.sax.saxutils import escape
 
@@ -24,6 +24,10 @@ FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 # Width of one character of the 12 px font, to lay legends out without measuring text.
 CHAR_WIDTH = 6.6
 LEGEND_ROW = 18
+# The words a chart draws besides those it is given; a page passes them in its reader's
+# language. SUPPRESSED has the bar's label and min_count filled in.
+NO_FIGURES = "No figures for these days"
+SUPPRESSED = "{label}: fewer than {min_count}, not shown"
 
 
 def _text(value: object) -> str:
@@ -82,11 +86,14 @@ def line_chart(
     height: int = 300,
     legend: bool = True,
     heading: str | None = None,
+    no_figures: str = NO_FIGURES,
+    date_label: Callable[[date, int], str] | None = None,
 ) -> str:
     """Shares (0 to 1) over time, one line per series, drawn as percent; a None breaks the
     line (no figure that day), and a point alone between gaps is drawn as a dot. ``title``
     names the chart for assistive technology; ``heading``, when given, is the shorter text
-    drawn on it."""
+    drawn on it. ``date_label`` words a day on the axis, given the days the axis spans."""
+    date_label = date_label or _date_label
     left, right, top, bottom = 56, 16, 30, 30
     plot_right, plot_bottom = width - right, height - bottom
     days = sorted({day for points in series.values() for day, _ in points})
@@ -118,7 +125,7 @@ def line_chart(
     if not any(value is not None for points in series.values() for _, value in points):
         parts.append(
             f'<text x="{_num((left + plot_right) / 2)}" y="{_num(middle)}" text-anchor="middle" '
-            f'fill="{MUTED}">No figures for these days</text>'
+            f'fill="{MUTED}">{_text(no_figures)}</text>'
         )
     first = days[0] if days else date.min
     span = (days[-1] - first).days if days else 0
@@ -139,7 +146,7 @@ def line_chart(
             parts.append(
                 f'<line x1="{_num(x)}" y1="{plot_bottom}" x2="{_num(x)}" y2="{plot_bottom + 4}" '
                 f'stroke="{MUTED}"/><text x="{_num(x)}" y="{plot_bottom + 17}" '
-                f'text-anchor="{anchor}" fill="{MUTED}">{_text(_date_label(day, span))}</text>'
+                f'text-anchor="{anchor}" fill="{MUTED}">{_text(date_label(day, span))}</text>'
             )
     parts.append(
         f'<line x1="{left}" y1="{plot_bottom}" x2="{plot_right}" y2="{plot_bottom}" '
@@ -192,6 +199,8 @@ def bar_chart(
     width: int = 720,
     height: int = 260,
     min_count: int = 5,
+    no_figures: str = NO_FIGURES,
+    suppressed: str = SUPPRESSED,
 ) -> str:
     """Counts as bars. A None is a suppressed count (1 to ``min_count - 1``): drawn as a
     hatched grey block up to that level, labelled "<min_count", never as a number."""
@@ -228,7 +237,7 @@ def bar_chart(
     if not bars:
         parts.append(
             f'<text x="{_num((left + plot_right) / 2)}" y="{_num(middle)}" text-anchor="middle" '
-            f'fill="{MUTED}">No figures for these days</text>'
+            f'fill="{MUTED}">{_text(no_figures)}</text>'
         )
     slot = (plot_right - left) / max(len(bars), 1)
     # Label every bar while the labels fit, else every second, third...
@@ -243,8 +252,8 @@ def bar_chart(
             parts.append(
                 f'<rect class="suppressed" x="{_num(x)}" y="{_num(y)}" width="{_num(bar_width)}" '
                 f'height="{_num(plot_bottom - y)}" fill="url(#{hatch})" stroke="#9aa0ad" '
-                f'stroke-dasharray="3 2"><title>{_text(label)}: fewer than {min_count}, '
-                f"not shown</title></rect>"
+                f'stroke-dasharray="3 2">'
+                f"<title>{_text(suppressed.format(label=label, min_count=min_count))}</title></rect>"
             )
         else:
             y = y_of(value)

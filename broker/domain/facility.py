@@ -9,6 +9,7 @@ from typing import Any
 
 from broker.domain.rules import FacilityKind, Rules
 from broker.errors import InvalidInput
+from broker.i18n import gettext
 from solver.instance import FacilityState
 
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
@@ -75,7 +76,16 @@ def matching_value(name: str, value: Any) -> Any:
 
 
 def _problem(field: str, message: str) -> dict[str, str]:
+    """One broken rule: ``message`` is said in the reader's language, ``field`` never is."""
     return {"field": field, "message": message}
+
+
+def _between(low: int, high: int) -> str:
+    return gettext("must be between {low} and {high}").format(low=low, high=high)
+
+
+def _up_to_total(total: int) -> str:
+    return gettext("must be between 0 and {total} (total)").format(total=total)
 
 
 def facility_problems(spec: FacilitySpec, rules: Rules) -> list[dict[str, str]]:
@@ -83,37 +93,57 @@ def facility_problems(spec: FacilitySpec, rules: Rules) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     for field_name in ("name", "operator", "meeting_point"):
         if not getattr(spec, field_name).strip():
-            problems.append(_problem(field_name, "must not be empty"))
+            problems.append(_problem(field_name, gettext("must not be empty")))
     kind_values = [kind.value for kind in FacilityKind]
     if spec.kind not in kind_values:
-        problems.append(_problem("kind", f"unknown kind; use one of: {', '.join(kind_values)}"))
+        problems.append(
+            _problem(
+                "kind",
+                gettext("unknown kind; use one of: {kinds}").format(kinds=", ".join(kind_values)),
+            )
+        )
     if not rules.has_region(spec.region):
-        problems.append(_problem("region", "unknown region; GET /api/v1/regions lists them"))
+        problems.append(
+            _problem("region", gettext("unknown region; GET /api/v1/regions lists them"))
+        )
     if not 1 <= spec.total_units <= MAX_UNITS:
-        problems.append(_problem("total_units", f"must be between 1 and {MAX_UNITS}"))
+        problems.append(_problem("total_units", _between(1, MAX_UNITS)))
     if not 1 <= spec.total_beds <= MAX_BEDS:
-        problems.append(_problem("total_beds", f"must be between 1 and {MAX_BEDS}"))
+        problems.append(_problem("total_beds", _between(1, MAX_BEDS)))
     elif spec.total_beds < spec.total_units:
-        problems.append(_problem("total_beds", "must be at least total_units (a unit has a bed)"))
+        problems.append(
+            _problem("total_beds", gettext("must be at least total_units (a unit has a bed)"))
+        )
     if spec.boys_max_age is not None and not 0 <= spec.boys_max_age <= OLDEST_CHILD_AGE:
-        problems.append(_problem("boys_max_age", f"must be null or 0-{OLDEST_CHILD_AGE}"))
+        problems.append(
+            _problem(
+                "boys_max_age", gettext("must be null or 0-{max}").format(max=OLDEST_CHILD_AGE)
+            )
+        )
     if spec.largest_unit_beds is not None and not (
         1 <= spec.largest_unit_beds <= max(spec.total_beds, 1)
     ):
-        problems.append(_problem("largest_unit_beds", "must be null or 1 to total_beds"))
+        problems.append(_problem("largest_unit_beds", gettext("must be null or 1 to total_beds")))
     if not 0 <= spec.wheelchair_units <= max(spec.total_units, 0):
-        problems.append(_problem("wheelchair_units", "must be between 0 and total_units"))
+        problems.append(_problem("wheelchair_units", gettext("must be between 0 and total_units")))
     if spec.kind in kind_values and spec.admits_adult_men:
         rule = rules.kind(spec.kind)
         if not rule.may_admit_adult_men:
             problems.append(
-                _problem("admits_adult_men", f"a {rule.label.lower()} never admits adult men")
+                _problem(
+                    "admits_adult_men",
+                    gettext("a {kind} never admits adult men").format(
+                        kind=gettext(rule.label).lower()
+                    ),
+                )
             )
     bad_codes = [code for code in spec.languages if not LANGUAGE_CODE.match(code)]
     if bad_codes:
-        problems.append(_problem("languages", "use lowercase ISO 639 codes such as 'hu' or 'rom'"))
+        problems.append(
+            _problem("languages", gettext("use lowercase ISO 639 codes such as 'hu' or 'rom'"))
+        )
     if len(set(spec.languages)) != len(spec.languages):
-        problems.append(_problem("languages", "must not repeat a language"))
+        problems.append(_problem("languages", gettext("must not repeat a language")))
     return problems
 
 
@@ -121,7 +151,9 @@ def check_facility(spec: FacilitySpec, rules: Rules) -> None:
     problems = facility_problems(spec, rules)
     if problems:
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        raise InvalidInput(f"invalid facility: {summary}", details=problems)
+        raise InvalidInput(
+            gettext("invalid facility: {problems}").format(problems=summary), details=problems
+        )
 
 
 def check_capacity_report(
@@ -130,16 +162,23 @@ def check_capacity_report(
     """A report must fit the facility: 0 <= free <= total, and no free beds without a unit."""
     problems: list[dict[str, str]] = []
     if not 0 <= free_units <= total_units:
-        problems.append(_problem("free_units", f"must be between 0 and {total_units} (total)"))
+        problems.append(_problem("free_units", _up_to_total(total_units)))
     if not 0 <= free_beds <= total_beds:
-        problems.append(_problem("free_beds", f"must be between 0 and {total_beds} (total)"))
+        problems.append(_problem("free_beds", _up_to_total(total_beds)))
     if not problems and free_units > 0 and free_beds < free_units:
-        problems.append(_problem("free_beds", "each free unit needs at least one free bed"))
+        problems.append(
+            _problem("free_beds", gettext("each free unit needs at least one free bed"))
+        )
     if not problems and free_units == 0 and free_beds > 0:
-        problems.append(_problem("free_beds", "free beds without a free unit cannot be used"))
+        problems.append(
+            _problem("free_beds", gettext("free beds without a free unit cannot be used"))
+        )
     if problems:
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        raise InvalidInput(f"invalid capacity report: {summary}", details=problems)
+        raise InvalidInput(
+            gettext("invalid capacity report: {problems}").format(problems=summary),
+            details=problems,
+        )
 
 
 def is_stale(reported_at: datetime | None, *, now: datetime, limit: timedelta) -> bool:

@@ -19,6 +19,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from broker.i18n import gettext
+
 MAX_NAME_LENGTH = 200
 
 
@@ -49,13 +51,22 @@ def check_identity(*, full_name: str, birth_date: date, today: date) -> list[dic
     """What is wrong with an identity as entered (empty when it can be hashed)."""
     problems = []
     if not normalise_name(full_name):
-        problems.append({"field": "full_name", "message": "a name with at least one letter"})
+        problems.append(
+            {"field": "full_name", "message": gettext("a name with at least one letter")}
+        )
     elif len(full_name) > MAX_NAME_LENGTH:
-        problems.append({"field": "full_name", "message": f"at most {MAX_NAME_LENGTH} characters"})
+        problems.append(
+            {
+                "field": "full_name",
+                "message": gettext("at most {max} characters").format(max=MAX_NAME_LENGTH),
+            }
+        )
     if birth_date > today:
-        problems.append({"field": "birth_date", "message": "a birth date in the past"})
+        problems.append({"field": "birth_date", "message": gettext("a birth date in the past")})
     elif birth_date.year < today.year - 120:
-        problems.append({"field": "birth_date", "message": "a birth date within 120 years"})
+        problems.append(
+            {"field": "birth_date", "message": gettext("a birth date within 120 years")}
+        )
     return problems
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from broker.domain.rules import Rules
 from broker.errors import InvalidInput
+from broker.i18n import gettext
 from solver.instance import Family, Needs, Person, PlacementRequest
 
 MAX_AVOID_KM = 500.0
@@ -17,7 +18,7 @@ MAX_AVOID_KM = 500.0
 
 def check_regions(request: PlacementRequest, rules: Rules) -> None:
     problems = [
-        {"field": field, "message": f"unknown region '{region}'"}
+        {"field": field, "message": gettext("unknown region '{region}'").format(region=region)}
         for field, regions in (
             ("avoid_regions", request.avoid_regions),
             ("preferred_regions", request.preferred_regions),
@@ -28,11 +29,18 @@ def check_regions(request: PlacementRequest, rules: Rules) -> None:
     both = request.avoid_regions & request.preferred_regions
     if both:
         problems.append(
-            {"field": "preferred_regions", "message": f"also avoided: {', '.join(sorted(both))}"}
+            {
+                "field": "preferred_regions",
+                "message": gettext("also avoided: {regions}").format(
+                    regions=", ".join(sorted(both))
+                ),
+            }
         )
     if problems:
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        raise InvalidInput(f"invalid request: {summary}", details=problems)
+        raise InvalidInput(
+            gettext("invalid request: {problems}").format(problems=summary), details=problems
+        )
 
 
 def request_to_json(request: PlacementRequest) -> dict[str, Any]:
@@ -64,7 +72,7 @@ def _exact(value: Any, kinds: tuple[type, ...], field: str) -> Any:
     # type into the opposite answer, so a value must already be what it claims to be
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         raise InvalidInput(
-            f"invalid request: {field} has the wrong type",
+            gettext("invalid request: {field} has the wrong type").format(field=field),
             details=[{"field": field, "message": "wrong type"}],
         )
     return value

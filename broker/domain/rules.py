@@ -75,6 +75,7 @@ class Rules:
             kinds={
                 rule.kind.value: KindPolicy(
                     kind=rule.kind.value,
+                    label=rule.label,
                     tier=rule.tier,
                     max_stay_days=rule.max_stay_days,
                     risk_levels=frozenset(level.value for level in rule.risk_levels),

@@ -26,6 +26,16 @@ class StayState(StrEnum):
     TRANSFERRED = "transferred"
 
 
+class WaitlistState(StrEnum):
+    """A waiting-list entry: waiting for a place, a place found (the hotline calls back),
+    taken off the list by a counsellor, or past its end (by the clock, job or no job)."""
+
+    WAITING = "waiting"
+    FOUND = "found"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
 class PlanState(StrEnum):
     PROPOSED = "proposed"
     APPLIED = "applied"
@@ -58,6 +68,7 @@ class Event(StrEnum):
     STAY_LIMIT_NEAR = "stay.limit_near"
     PLAN_TRANSFER_PROPOSAL = "plan.transfer_proposal"
     POLICE_INQUIRY = "police.inquiry"
+    WAITLIST_PLACE_FOUND = "waitlist.place_found"
 
 
 def sql_value(member: StrEnum) -> str:

@@ -14,8 +14,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from broker.domain.rules import KindRule
+from broker.domain.states import HoldState, StayState
+from broker.errors import Conflict
+from broker.i18n import N_, gettext
 
 SECONDS_PER_DAY = 86_400
+# A hold's or a stay's state as a message names it; the stored value stays the code.
+_STATE_WORDS: dict[str, str] = {
+    HoldState.OPEN: N_("open"),
+    HoldState.CONFIRMED: N_("confirmed"),
+    HoldState.DECLINED: N_("declined"),
+    HoldState.RELEASED: N_("released"),
+    HoldState.EXPIRED: N_("expired"),
+    StayState.ACTIVE: N_("active"),
+    StayState.DEPARTED: N_("departed"),
+    StayState.TRANSFERRED: N_("transferred"),
+}
+
+
+def state_word(state: str) -> str:
+    """A hold's or a stay's state in the reader's language (the code if it has no word)."""
+    word = _STATE_WORDS.get(state)
+    return gettext(word) if word is not None else state
+
+
+def ended(state: str, message: str) -> Conflict:
+    """Refused because a hold or a stay is no longer open: ``message`` (translated) names
+    its ``{state}``, which is filled in in the reader's language as well."""
+    return Conflict(message.format(state=state_word(state)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +87,13 @@ def transfer_refusal(
         return None
     if target.tier == source.tier and allow_same_tier:
         return None
-    return (
-        f"a transfer from a {source.label.lower()} (tier {source.tier}) to a "
-        f"{target.label.lower()} (tier {target.tier}) goes back a tier; only an operator "
-        "with flexible transfers may do that within its own houses"
+    return gettext(
+        "a transfer from a {source} (tier {source_tier}) to a {target} (tier {target_tier}) "
+        "goes back a tier; only an operator with flexible transfers may do that within its "
+        "own houses"
+    ).format(
+        source=gettext(source.label).lower(),
+        source_tier=source.tier,
+        target=gettext(target.label).lower(),
+        target_tier=target.tier,
     )

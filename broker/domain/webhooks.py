@@ -36,6 +36,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from broker.i18n import N_
+
 SIGNATURE_HEADER = "X-Broker-Signature"
 EVENT_HEADER = "X-Broker-Event"
 DELIVERY_HEADER = "X-Broker-Delivery"
@@ -140,21 +142,22 @@ _NAT64 = _V6("64:ff9b::/96")
 _SIX_TO_FOUR = _V6("2002::/16")
 _GLOBAL_UNICAST_V6 = _V6("2000::/3")
 
+# English here (a refusal's ``message``); shown translated where a webhook is set
 REFUSAL_TEXT = {
-    "malformed": "the webhook must be an http(s) URL with a host",
-    "scheme": "the webhook must use https",
-    "userinfo": "the webhook URL must not carry a user name or password",
-    "not_allowed": "the webhook's host is not on the broker's list of allowed hosts",
-    "unspecified": "the webhook's address is the unspecified address",
-    "loopback": "the webhook's address is a loopback address",
-    "private": "the webhook's address is a private address",
-    "link_local": "the webhook's address is a link-local address",
-    "multicast": "the webhook's address is a multicast address",
-    "reserved": "the webhook's address is a reserved address",
-    "mapped": "the webhook's address is an IPv4-mapped IPv6 address",
+    "malformed": N_("the webhook must be an http(s) URL with a host"),
+    "scheme": N_("the webhook must use https"),
+    "userinfo": N_("the webhook URL must not carry a user name or password"),
+    "not_allowed": N_("the webhook's host is not on the broker's list of allowed hosts"),
+    "unspecified": N_("the webhook's address is the unspecified address"),
+    "loopback": N_("the webhook's address is a loopback address"),
+    "private": N_("the webhook's address is a private address"),
+    "link_local": N_("the webhook's address is a link-local address"),
+    "multicast": N_("the webhook's address is a multicast address"),
+    "reserved": N_("the webhook's address is a reserved address"),
+    "mapped": N_("the webhook's address is an IPv4-mapped IPv6 address"),
     # one answer whether the name does not resolve or resolves inside: the difference
     # would tell an outsider which internal names exist
-    "not_public": "the webhook's host does not resolve to public addresses only",
+    "not_public": N_("the webhook's host does not resolve to public addresses only"),
 }
 
 

@@ -13,6 +13,7 @@ from broker.db.models import Facility
 from broker.domain.access import Principal, ensure_own_facility_or_admin
 from broker.domain.audit_chain import AuditAction
 from broker.errors import InvalidInput, NotFound
+from broker.i18n import gettext
 from broker.services.audit import audit_record
 from broker.services.context import ServiceContext
 
@@ -25,7 +26,7 @@ def _facility(session: Session, facility_id: int, *, for_update: bool) -> Facili
         statement = statement.with_for_update()
     row = session.exec(statement).first()
     if row is None:
-        raise NotFound(f"no facility with id {facility_id}")
+        raise NotFound(gettext("no facility with id {id}").format(id=facility_id))
     return row
 
 
@@ -42,11 +43,11 @@ def address_set(
     address = address.strip()
     if not address:
         raise InvalidInput(
-            "address must not be empty", details=[{"field": "address", "message": "empty"}]
+            gettext("address must not be empty"), details=[{"field": "address", "message": "empty"}]
         )
     if len(address) > MAX_ADDRESS_LENGTH:
         raise InvalidInput(
-            f"address is longer than {MAX_ADDRESS_LENGTH} characters",
+            gettext("address is longer than {max} characters").format(max=MAX_ADDRESS_LENGTH),
             details=[{"field": "address", "message": "too long"}],
         )
     row = _facility(session, facility_id, for_update=True)
@@ -70,7 +71,7 @@ def address_read(
     ensure_own_facility_or_admin(actor, facility_id)
     row = _facility(session, facility_id, for_update=False)
     if row.address_ciphertext is None:
-        raise NotFound(f"facility {facility_id} has no address on record")
+        raise NotFound(gettext("facility {id} has no address on record").format(id=facility_id))
     address = context.cipher.decrypt(facility_id, row.address_ciphertext)
     audit_record(
         session=session,

@@ -40,6 +40,7 @@ from broker.domain.audit_chain import (
     head_mac,
 )
 from broker.errors import ConfigurationError, InvalidInput
+from broker.i18n import gettext
 
 _PENDING_INFO = "broker.audit_pending"
 # The one PostgreSQL advisory lock of the audit chain (any fixed number no one else uses).
@@ -233,17 +234,23 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _invalid(field: str, message: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {message}", details=[{"field": field, "message": message}])
+    """A refused filter: ``message`` is said in the reader's language, ``field`` never is."""
+    return InvalidInput(
+        gettext("{field}: {message}").format(field=field, message=message),
+        details=[{"field": field, "message": message}],
+    )
 
 
 def _conditions(filters: AuditFilter) -> list[Any]:
     since, until = _utc(filters.since), _utc(filters.until)
     if since is not None and until is not None and until <= since:
-        raise _invalid("until", "must be later than since")
+        raise _invalid("until", gettext("must be later than since"))
     if filters.action is not None and filters.action not in _KNOWN_ACTIONS:
         raise _invalid(
             "action",
-            f"{filters.action!r} is not an audit action; one of: {', '.join(_KNOWN_ACTIONS)}",
+            gettext("{action} is not an audit action; one of: {actions}").format(
+                action=repr(filters.action), actions=", ".join(_KNOWN_ACTIONS)
+            ),
         )
     conditions: list[Any] = []
     for column, value in (
@@ -271,13 +278,13 @@ def audit_entries(
 ) -> AuditPage:
     """One page of matching entries in chain order; ``after`` is a sequence cursor."""
     if not 1 <= limit <= PAGE_MAX:
-        raise _invalid("limit", f"must be 1 to {PAGE_MAX}")
+        raise _invalid("limit", gettext("must be 1 to {max}").format(max=PAGE_MAX))
     if offset < 0:
-        raise _invalid("offset", "must not be negative")
+        raise _invalid("offset", gettext("must not be negative"))
     if after is not None and after < 0:
-        raise _invalid("after", "must not be negative")
+        raise _invalid("after", gettext("must not be negative"))
     if after is not None and offset:
-        raise _invalid("offset", "give either after or offset, not both")
+        raise _invalid("offset", gettext("give either after or offset, not both"))
     statement = select(AuditEvent).where(*_conditions(filters))
     if after is not None:
         statement = statement.where(col(AuditEvent.sequence) > after)

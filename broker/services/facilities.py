@@ -24,6 +24,7 @@ from broker.domain.facility import (
     stored_value,
 )
 from broker.errors import InvalidInput, NotFound
+from broker.i18n import gettext
 from broker.services.audit import audit_record
 from broker.services.availability import held_places, staying_places
 from broker.services.context import ServiceContext
@@ -166,8 +167,10 @@ def facility_update(
     check_facility(spec, context.rules)
     if row.reported_free_units > spec.total_units or row.reported_free_beds > spec.total_beds:
         raise InvalidInput(
-            "the new totals are below the facility's reported free places; "
-            "the facility must report its capacity again first",
+            gettext(
+                "the new totals are below the facility's reported free places; "
+                "the facility must report its capacity again first"
+            ),
             details=[{"field": "total_units", "message": "below reported free places"}],
         )
     check_room_for_stays(
@@ -208,7 +211,7 @@ def facility_get(
     )
     found = session.exec(statement).first()
     if found is None:
-        raise NotFound(f"no facility with id {facility_id}")
+        raise NotFound(gettext("no facility with id {id}").format(id=facility_id))
     row, operator_name = found
     held = held_places(session=session, now=now, facility_ids=[facility_id])
     return _view(

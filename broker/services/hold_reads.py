@@ -16,6 +16,7 @@ from broker.domain.access import Principal, Role, ensure_own_facility
 from broker.domain.requests import request_from_json
 from broker.domain.states import HoldState
 from broker.errors import NotFound
+from broker.i18n import gettext
 from broker.services.context import ServiceContext
 from broker.services.holds import effective_state
 from broker.services.matching import match
@@ -101,7 +102,7 @@ def _hold_query() -> Any:
 def hold_get(*, session: Session, hold_id: str, actor: Principal, now: datetime) -> HoldView:
     views = _views(session, _hold_query().where(Hold.id == hold_id), now)
     if not views:
-        raise NotFound(f"no hold with id {hold_id}")
+        raise NotFound(gettext("no hold with id {id}").format(id=hold_id))
     view = views[0]
     if actor.role is Role.SHELTER_STAFF:
         ensure_own_facility(actor, view.facility_id)
@@ -165,7 +166,7 @@ def declined_facilities(*, session: Session, hold_id: str) -> set[int]:
     """Facilities that declined the same family (the same stored request) as this hold."""
     hold = session.get(Hold, hold_id)
     if hold is None:
-        raise NotFound(f"no hold with id {hold_id}")
+        raise NotFound(gettext("no hold with id {id}").format(id=hold_id))
     rows = session.exec(
         select(Hold.facility_id, Hold.request).where(
             Hold.counsellor_user_id == hold.counsellor_user_id, Hold.state == HoldState.DECLINED

@@ -25,8 +25,9 @@ from broker.domain.identity import Identity
 from broker.domain.requests import check_regions, request_from_json, request_to_json
 from broker.domain.rules import Rules
 from broker.domain.states import Audience, Event, HoldState, StayState
-from broker.domain.stay import PastStay, prior_days_on_clock, stay_limit, transfer_refusal
+from broker.domain.stay import PastStay, ended, prior_days_on_clock, stay_limit, transfer_refusal
 from broker.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from broker.i18n import N_, gettext
 from broker.services.audit import audit_record
 from broker.services.availability import facility_state, held_places, staying_places
 from broker.services.context import HoldLimits, ServiceContext
@@ -45,11 +46,12 @@ from solver.feasibility import REASONS, prepare, rule_reason
 from solver.instance import PlacementRequest
 
 MAX_DECLINE_NOTE = 300
+# shown translated where a hold is declined and where a declined hold is read
 DECLINE_REASONS = {
-    "no_place": "no place after all",
-    "risk_too_high": "the risk is too high for this house",
-    "family_composition": "the family's composition does not fit",
-    "other": "another reason",
+    "no_place": N_("no place after all"),
+    "risk_too_high": N_("the risk is too high for this house"),
+    "family_composition": N_("the family's composition does not fit"),
+    "other": N_("another reason"),
 }
 CASE_CODE_ALPHABET = "ACDEFHJKLMNPRTUVWXY34679"
 
@@ -66,7 +68,7 @@ def _ttl(minutes: int | None, limits: HoldLimits) -> timedelta:
     value = default if minutes is None else minutes
     if not 1 <= value <= maximum:
         raise InvalidInput(
-            f"ttl_minutes must be between 1 and {maximum}",
+            gettext("ttl_minutes must be between 1 and {maximum}").format(maximum=maximum),
             details=[{"field": "ttl_minutes", "message": f"1-{maximum}"}],
         )
     return timedelta(minutes=value)
@@ -102,13 +104,19 @@ def hold_create(
     reason = rule_reason(prepare(request, network), facility_state(facility, free), network)
     if reason is not None:
         raise InvalidInput(
-            f"{facility.name} does not fit this family: {REASONS[reason]}",
+            gettext("{name} does not fit this family: {reason}").format(
+                name=facility.name, reason=gettext(REASONS[reason])
+            ),
             details=[{"field": "facility_id", "message": reason}],
         )
     if not free.covers(need):
         raise Conflict(
-            f"the place is gone: {facility.name} has {free.units} free units and {free.beds} "
-            f"free beds now, the family needs 1 unit and {need.beds} beds; match again",
+            gettext(
+                "the place is gone: {name} has {free_units} free units and {free_beds} free "
+                "beds now, the family needs 1 unit and {beds} beds; match again"
+            ).format(
+                name=facility.name, free_units=free.units, free_beds=free.beds, beds=need.beds
+            ),
             details=[{"field": "facility_id", "message": "no_free_unit"}],
         )
     hold = Hold(
@@ -259,7 +267,7 @@ def hold_confirm(
     # locks; the lock order (stay, hold, facilities) is then the same as every other write's.
     peek = session.get(Hold, hold_id)
     if peek is None:
-        raise NotFound(f"no hold with id {hold_id}")
+        raise NotFound(gettext("no hold with id {id}").format(id=hold_id))
     ensure_own_facility(actor, peek.facility_id)
     previous = (
         lock_placement(session, peek.transfer_from_placement_id)
@@ -269,9 +277,11 @@ def hold_confirm(
     hold = lock_hold(session, hold_id)
     state = effective_state(hold, now)
     if state != HoldState.OPEN:
-        raise Conflict(f"this hold is {state}; only an open hold can be confirmed")
+        raise ended(state, gettext("this hold is {state}; only an open hold can be confirmed"))
     if previous is not None and previous.state != StayState.ACTIVE:
-        raise Conflict("the resident to be transferred is no longer staying at the first facility")
+        raise Conflict(
+            gettext("the resident to be transferred is no longer staying at the first facility")
+        )
     locked = lock_facilities(
         session, [hold.facility_id] + ([previous.facility_id] if previous else [])
     )
@@ -279,8 +289,10 @@ def hold_confirm(
     staying = staying_places(session=session, facility_id=hold.facility_id)
     if staying.units + hold.units > facility.total_units:
         raise Conflict(
-            f"{facility.name} has all its {facility.total_units} units taken by families "
-            "staying there; record a departure first"
+            gettext(
+                "{name} has all its {units} units taken by families staying there; "
+                "record a departure first"
+            ).format(name=facility.name, units=facility.total_units)
         )
     rule = context.rules.kind(facility.kind)
     history = _stay_history(session, hold.transfer_from_placement_id, context.rules, now)
@@ -349,20 +361,21 @@ def hold_decline(
 ) -> Hold:
     if reason not in DECLINE_REASONS:
         raise InvalidInput(
-            f"reason must be one of: {', '.join(DECLINE_REASONS)}",
+            gettext("reason must be one of: {reasons}").format(reasons=", ".join(DECLINE_REASONS)),
             details=[{"field": "reason", "message": "not in the catalogue"}],
         )
     note = (note or "").strip()
     if len(note) > MAX_DECLINE_NOTE:
+        limit = gettext("at most {max} characters").format(max=MAX_DECLINE_NOTE)
         raise InvalidInput(
-            f"The note can be at most {MAX_DECLINE_NOTE} characters long.",
-            details=[{"field": "note", "message": f"at most {MAX_DECLINE_NOTE} characters"}],
+            gettext("The note can be at most {max} characters long.").format(max=MAX_DECLINE_NOTE),
+            details=[{"field": "note", "message": limit}],
         )
     hold = lock_hold(session, hold_id)
     ensure_own_facility(actor, hold.facility_id)
     state = effective_state(hold, now)
     if state != HoldState.OPEN:
-        raise Conflict(f"this hold is {state}; only an open hold can be declined")
+        raise ended(state, gettext("this hold is {state}; only an open hold can be declined"))
     hold.state, hold.closed_at = HoldState.DECLINED, now
     hold.decline_reason, hold.decline_note = reason, note or None
     session.add(hold)
@@ -380,11 +393,11 @@ def hold_decline(
 
 def hold_release(*, session: Session, hold_id: str, actor: Principal, now: datetime) -> Hold:
     if actor.role is not Role.COUNSELLOR:
-        raise PermissionDenied("only counsellors release holds")
+        raise PermissionDenied(gettext("only counsellors release holds"))
     hold = lock_hold(session, hold_id)
     state = effective_state(hold, now)
     if state != HoldState.OPEN:
-        raise Conflict(f"this hold is {state}; only an open hold can be released")
+        raise ended(state, gettext("this hold is {state}; only an open hold can be released"))
     _release(session, hold, actor=actor, now=now, why="counsellor")
     return hold
 
@@ -440,14 +453,15 @@ def transfer_hold_create(
     if actor.role is Role.SHELTER_STAFF:
         ensure_own_facility(actor, placement.facility_id)
     if placement.state != StayState.ACTIVE:
-        raise Conflict(
-            f"this placement is {placement.state}; only a current stay can be transferred"
+        raise ended(
+            placement.state,
+            gettext("this placement is {state}; only a current stay can be transferred"),
         )
     if target_facility_id == placement.facility_id:
-        raise InvalidInput("the target is the facility the family is already in")
+        raise InvalidInput(gettext("the target is the facility the family is already in"))
     open_transfers = lock_open_transfer_holds(session, placement_id)
     if not emergency and any(hold.expires_at > now for hold in open_transfers):
-        raise Conflict("a transfer of this resident is already on hold; release it first")
+        raise Conflict(gettext("a transfer of this resident is already on hold; release it first"))
     # an expired one still marked open, or one an evacuation takes over from
     close_pending_transfers(
         session, placement, actor=actor, now=now, why="evacuation", locked=open_transfers
@@ -455,7 +469,7 @@ def transfer_hold_create(
     source = session.get(Facility, placement.facility_id)
     target = session.get(Facility, target_facility_id)
     if target is None:
-        raise NotFound(f"no facility with id {target_facility_id}")
+        raise NotFound(gettext("no facility with id {id}").format(id=target_facility_id))
     assert source is not None
     operator = session.get(Operator, source.operator_id)
     refusal = (

@@ -23,6 +23,12 @@ rows to look at. The checks, by code:
     transfer_from_active     an open, unexpired transfer hold comes from an active stay
     identity_on_current      a resident's identity hash is not left on a stay she was
                              transferred out of
+    waitlist_state_known     a waiting-list entry is waiting, found, cancelled or expired
+    waitlist_closed_time     an open entry (waiting, found) has no closing time; an ended one
+                             has one
+    waitlist_found_place     a found entry has its place and time; a waiting one has neither
+    waitlist_notified_once   an entry with a place found has exactly one hotline message
+                             about it; one without a place has none
     audit_chain              the hash-chained audit log is intact (``broker audit verify``)
 
 Read-only: run it in one snapshot (PostgreSQL: REPEATABLE READ), or rows changed between
@@ -38,7 +44,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from broker.domain.audit_chain import ChainBreak
-from broker.domain.states import HoldState, StayState, sql_value, sql_values
+from broker.domain.states import (
+    Event,
+    HoldState,
+    StayState,
+    WaitlistState,
+    sql_value,
+    sql_values,
+)
 from broker.services.audit import audit_chain_verify
 
 
@@ -65,6 +78,10 @@ _HOLD_STATES = sql_values(*HoldState)
 _OPEN = sql_value(HoldState.OPEN)
 _ACTIVE = sql_value(StayState.ACTIVE)
 _STAY_STATES = sql_values(*StayState)
+_WAITLIST_STATES = sql_values(*WaitlistState)
+_WAITLIST_OPEN = sql_values(WaitlistState.WAITING, WaitlistState.FOUND)
+# the dedupe key of an entry's place-found message (broker.services.waitlist)
+_FOUND_KEY = f"'{Event.WAITLIST_PLACE_FOUND.value}:' || w.id"
 
 _CHECKS: tuple[_Check, ...] = (
     _Check(
@@ -203,6 +220,39 @@ _CHECKS: tuple[_Check, ...] = (
            JOIN placements p ON p.id = r.placement_id WHERE p.state = 'transferred'""",
         "an identity hash stayed behind on a stay she was transferred out of",
         "stay {id}",
+    ),
+    _Check(
+        "waitlist_state_known",
+        f"SELECT id, state FROM waitlist_entries WHERE state NOT IN {_WAITLIST_STATES}",
+        "unknown state {state!r}",
+        "waiting-list entry {id}",
+    ),
+    _Check(
+        "waitlist_closed_time",
+        f"""SELECT id, state FROM waitlist_entries
+           WHERE (state IN {_WAITLIST_OPEN} AND closed_at IS NOT NULL)
+              OR (state NOT IN {_WAITLIST_OPEN} AND closed_at IS NULL)""",
+        "state {state} does not agree with its closing time",
+        "waiting-list entry {id}",
+    ),
+    _Check(
+        "waitlist_found_place",
+        f"""SELECT id, state, found_facility_id, found_at FROM waitlist_entries
+           WHERE (found_at IS NULL) <> (found_facility_id IS NULL)
+              OR (state = {sql_value(WaitlistState.FOUND)} AND found_at IS NULL)
+              OR (state = {sql_value(WaitlistState.WAITING)} AND found_at IS NOT NULL)""",
+        "{state} with place {found_facility_id} found at {found_at}",
+        "waiting-list entry {id}",
+    ),
+    _Check(
+        "waitlist_notified_once",
+        f"""SELECT w.id, w.found_at, COUNT(o.id) AS messages FROM waitlist_entries w
+           LEFT JOIN outbox o ON o.dedupe_key = {_FOUND_KEY}
+           GROUP BY w.id, w.found_at
+           HAVING (w.found_at IS NOT NULL AND COUNT(o.id) <> 1)
+               OR (w.found_at IS NULL AND COUNT(o.id) > 0)""",
+        "place found at {found_at}, {messages} hotline messages about it",
+        "waiting-list entry {id}",
     ),
 )
 

@@ -3,7 +3,13 @@
 Every service that decides on what it read locks those rows first, and always in this
 order, so two requests can wait for each other only one way and never deadlock:
 
-    placements  ->  holds  ->  facilities (by ascending id)  ->  registry revision  ->  audit chain
+    waiting-list entries (by id)  ->  placements  ->  holds  ->  facilities (by ascending id)
+        ->  registry revision  ->  audit chain
+
+A waiting-list entry comes first: it is a family's request, the outermost thing a write
+decides on (a hold made for an entry would lock the entry, then the facility it reserves).
+The matching job locks every open entry, by id, before it reads what is free; removing an
+entry locks that one entry. Neither locks anything further down the order.
 
 The last two are taken by the flush of a changed facility and by the commit, so a service
 locks every facility it will change before it changes the first one.
@@ -22,9 +28,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from broker.db.models import Facility, Hold, Placement
-from broker.domain.states import HoldState
+from broker.db.models import Facility, Hold, Placement, WaitlistEntry
+from broker.domain.states import HoldState, WaitlistState
 from broker.errors import NotFound
+from broker.i18n import gettext
 
 
 def _locked(statement: Any) -> Any:
@@ -34,7 +41,7 @@ def _locked(statement: Any) -> Any:
 def lock_placement(session: Session, placement_id: str) -> Placement:
     row = session.exec(_locked(select(Placement).where(Placement.id == placement_id))).first()
     if row is None:
-        raise NotFound(f"no placement with id {placement_id}")
+        raise NotFound(gettext("no placement with id {id}").format(id=placement_id))
     return row  # type: ignore[no-any-return]
 
 
@@ -49,7 +56,7 @@ def lock_placements(session: Session, placement_ids: Iterable[str]) -> None:
 def lock_hold(session: Session, hold_id: str) -> Hold:
     row = session.exec(_locked(select(Hold).where(Hold.id == hold_id))).first()
     if row is None:
-        raise NotFound(f"no hold with id {hold_id}")
+        raise NotFound(gettext("no hold with id {id}").format(id=hold_id))
     return row  # type: ignore[no-any-return]
 
 
@@ -91,9 +98,31 @@ def lock_facilities(session: Session, facility_ids: Iterable[int]) -> dict[int, 
     found = {row.id: row for row in rows}
     missing = [facility_id for facility_id in ids if facility_id not in found]
     if missing:
-        raise NotFound(f"no facility with id {missing[0]}")
+        raise NotFound(gettext("no facility with id {id}").format(id=missing[0]))
     return found
 
 
 def lock_facility(session: Session, facility_id: int) -> Facility:
     return lock_facilities(session, [facility_id])[facility_id]
+
+
+def lock_waitlist_entry(session: Session, entry_id: str) -> WaitlistEntry:
+    row = session.exec(_locked(select(WaitlistEntry).where(WaitlistEntry.id == entry_id))).first()
+    if row is None:
+        raise NotFound(gettext("no waiting-list entry with id {id}").format(id=entry_id))
+    return row  # type: ignore[no-any-return]
+
+
+def lock_open_waitlist_entries(session: Session) -> list[WaitlistEntry]:
+    """Every entry still stored as waiting or found (some may be past their end), by id.
+    On PostgreSQL a second job run waits here for the first one's commit, then sees only
+    the entries that are still open."""
+    return list(
+        session.exec(
+            _locked(
+                select(WaitlistEntry)
+                .where(col(WaitlistEntry.state).in_([WaitlistState.WAITING, WaitlistState.FOUND]))
+                .order_by(col(WaitlistEntry.id))
+            )
+        ).all()
+    )

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from broker.domain.access import Principal
 from broker.domain.requests import check_regions, request_to_json
+from broker.i18n import N_
 from broker.services.context import ServiceContext
 from broker.services.statistics import unmet_case_record
 from solver.feasibility import REASONS
@@ -16,8 +17,9 @@ from solver.instance import PlacementRequest
 from solver.ranking import Ranking, rank
 
 DECLINED_THIS_FAMILY = "declined_this_family"
-# Every code that may appear in a ranking's ``excluded`` counts, with the text to show.
-EXCLUSION_REASONS = {**REASONS, DECLINED_THIS_FAMILY: "already declined this family"}
+# Every code that may appear in a ranking's ``excluded`` counts, with the text to show: a
+# catalogue entry in English, said in the reader's language by broker.reason_texts.say.
+EXCLUSION_REASONS = {**REASONS, DECLINED_THIS_FAMILY: N_("already declined this family")}
 
 
 def match(

@@ -10,6 +10,8 @@ Writes:
                          audience's URL; retried with backoff; dead-lettered after the limit
 Reads:
     inbox                the messages of the caller's audience, newest first
+    inbox_view           the same, with the names of the facilities they are about (for
+                         the inbox page; never an address)
     webhook_get
 
 Audiences: ``facility`` (that facility's staff; its webhook) and ``hotline`` (counsellors and
@@ -50,6 +52,7 @@ from broker.domain.states import Audience, DeliveryState
 from broker.domain.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
+    REFUSAL_TEXT,
     SIGNATURE_HEADER,
     RetryPolicy,
     TargetPolicy,
@@ -62,6 +65,7 @@ from broker.domain.webhooks import (
     signature,
 )
 from broker.errors import InvalidInput, NotFound
+from broker.i18n import gettext
 from broker.services.audit import audit_record
 
 DELIVERY_BATCH = 100
@@ -150,7 +154,9 @@ def check_target(url: str, *, policy: TargetPolicy, resolver: Resolver) -> Webho
         if target.address is None:
             checked_address(target, _lookup(resolver, target.host), policy)
     except TargetRefused as exc:
-        raise InvalidInput(exc.message, details=[{"field": "url", "message": exc.reason}]) from exc
+        raise InvalidInput(
+            gettext(REFUSAL_TEXT[exc.reason]), details=[{"field": "url", "message": exc.reason}]
+        ) from exc
     return target
 
 
@@ -178,7 +184,7 @@ def webhook_set(
     by setting the webhook again. The secret is returned here once and never stored."""
     ensure_own_facility_or_admin(actor, facility_id)
     if session.get(Facility, facility_id) is None:
-        raise NotFound("no such facility")
+        raise NotFound(gettext("no such facility"))
     current = session.get(FacilityWebhook, facility_id)
     if not url:
         if current is not None:
@@ -442,7 +448,7 @@ def inbox(*, session: Session, actor: Principal, limit: int = 100) -> list[Inbox
     elif actor.role in (Role.COUNSELLOR, Role.ADMIN):
         query = query.where(OutboxMessage.audience == Audience.HOTLINE)
     else:
-        raise NotFound("no inbox for this role")
+        raise NotFound(gettext("no inbox for this role"))
     rows = session.exec(
         query.order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc()).limit(
             max(1, min(limit, 500))
@@ -462,3 +468,24 @@ def inbox(*, session: Session, actor: Principal, limit: int = 100) -> list[Inbox
         )
         for m in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxView:
+    items: list[InboxItem]
+    facility_names: dict[int, str]
+
+
+def inbox_view(*, session: Session, actor: Principal, limit: int = 100) -> InboxView:
+    """:func:`inbox` with the name of each facility a message names, by message or payload."""
+    items = inbox(session=session, actor=actor, limit=limit)
+    ids = {item.facility_id for item in items if item.facility_id is not None}
+    ids |= {
+        value
+        for item in items
+        if isinstance(value := item.payload.get("facility_id"), int) and not isinstance(value, bool)
+    }
+    rows = session.exec(select(Facility.id, Facility.name).where(col(Facility.id).in_(sorted(ids))))
+    return InboxView(
+        items=items, facility_names={fid: name for fid, name in rows if fid is not None}
+    )

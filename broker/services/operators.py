@@ -12,6 +12,7 @@ from broker.db.models import Facility, Operator
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.errors import NotFound
+from broker.i18n import gettext
 from broker.services.audit import audit_record
 
 
@@ -47,7 +48,7 @@ def operator_set_policy(
 ) -> OperatorView:
     operator = session.get(Operator, operator_id)
     if operator is None:
-        raise NotFound(f"no operator with id {operator_id}")
+        raise NotFound(gettext("no operator with id {id}").format(id=operator_id))
     operator.flexible_transfers = flexible_transfers
     session.add(operator)
     audit_record(

@@ -15,20 +15,22 @@ from broker.db.models import Facility, Placement
 from broker.domain.access import Principal, ensure_own_facility
 from broker.domain.audit_chain import AuditAction
 from broker.domain.states import StayState
-from broker.domain.stay import days_left
-from broker.errors import Conflict, InvalidInput, NotFound
+from broker.domain.stay import days_left, ended
+from broker.errors import InvalidInput, NotFound
+from broker.i18n import N_, gettext
 from broker.services.audit import audit_record
 from broker.services.holds import close_pending_transfers, end_stay
 from broker.services.locks import lock_placement
 
+# shown translated where a departure is recorded
 DEPARTURE_REASONS = {
-    "independent_housing": "moved to housing of her own",
-    "family_or_friends": "moved to family or friends",
-    "returned_to_partner": "returned to the partner",
-    "other_service": "moved to another service outside the broker",
-    "stay_limit": "the stay limit was reached",
-    "house_rules": "left after a breach of house rules",
-    "other": "another reason",
+    "independent_housing": N_("moved to housing of her own"),
+    "family_or_friends": N_("moved to family or friends"),
+    "returned_to_partner": N_("returned to the partner"),
+    "other_service": N_("moved to another service outside the broker"),
+    "stay_limit": N_("the stay limit was reached"),
+    "house_rules": N_("left after a breach of house rules"),
+    "other": N_("another reason"),
 }
 
 
@@ -74,13 +76,15 @@ def placement_depart(
     """Record that a family has left; its unit and beds become free again."""
     if reason not in DEPARTURE_REASONS:
         raise InvalidInput(
-            f"reason must be one of: {', '.join(DEPARTURE_REASONS)}",
+            gettext("reason must be one of: {reasons}").format(
+                reasons=", ".join(DEPARTURE_REASONS)
+            ),
             details=[{"field": "reason", "message": "not in the catalogue"}],
         )
     placement = lock_placement(session, placement_id)
     ensure_own_facility(actor, placement.facility_id)
     if placement.state != StayState.ACTIVE:
-        raise Conflict(f"this stay has already ended ({placement.state})")
+        raise ended(placement.state, gettext("this stay has already ended ({state})"))
     # a transfer on its way would otherwise keep a unit at the target until it expired
     close_pending_transfers(session, placement, actor=actor, now=now, why="departed")
     end_stay(session, placement, state=StayState.DEPARTED, reason=reason, now=now)
@@ -118,7 +122,7 @@ def placement_get(
 ) -> ResidentView:
     placement = session.get(Placement, placement_id)
     if placement is None:
-        raise NotFound(f"no placement with id {placement_id}")
+        raise NotFound(gettext("no placement with id {id}").format(id=placement_id))
     if actor.role.value == "shelter_staff":
         ensure_own_facility(actor, placement.facility_id)
     facility = session.get(Facility, placement.facility_id)

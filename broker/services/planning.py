@@ -22,6 +22,7 @@ from broker.domain.audit_chain import AuditAction
 from broker.domain.requests import check_regions, request_from_json, request_to_json
 from broker.domain.states import PlanState, StayState
 from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
+from broker.i18n import N_, gettext
 from broker.services.audit import audit_record
 from broker.services.availability import facility_states
 from broker.services.context import ServiceContext
@@ -61,11 +62,25 @@ class PlanView:
     unplaced: dict[str, str]
 
 
+# A plan's state as a message names it; the stored value stays the code.
+_PLAN_STATE_WORDS: dict[str, str] = {
+    PlanState.PROPOSED: N_("proposed"),
+    PlanState.APPLIED: N_("applied"),
+}
+
+
+def _plan_state_word(state: str) -> str:
+    word = _PLAN_STATE_WORDS.get(state)
+    return gettext(word) if word is not None else state
+
+
 def _solve_checked(instance: PlanInstance, time_limit: float) -> Plan:
     plan = solve(instance, time_limit=time_limit)
     problems = plan_problems(instance, plan)
     if problems:  # never hand out a plan that breaks a rule
-        raise BrokerError(f"the planner produced an invalid plan ({problems[0]})")
+        raise BrokerError(
+            gettext("the planner produced an invalid plan ({problem})").format(problem=problems[0])
+        )
     return plan
 
 
@@ -166,7 +181,7 @@ def plan_transfers(
     with flexible transfers may move them between kinds of its own houses instead, which
     counts as a formal change rather than a move. ``actor`` is None for the nightly job."""
     if not 1 <= horizon_days <= 180:
-        raise InvalidInput("horizon_days must be between 1 and 180")
+        raise InvalidInput(gettext("horizon_days must be between 1 and 180"))
     due = _active_placements(session, col(Placement.limit_at) <= now + timedelta(days=horizon_days))
     facilities = tuple(facility_states(session=session, now=now))
     network = context.network()
@@ -210,7 +225,7 @@ def plan_evacuation(
     """Everyone out of a compromised facility at once, to places outside its danger zone."""
     compromised = session.get(Facility, facility_id)
     if compromised is None:
-        raise NotFound(f"no facility with id {facility_id}")
+        raise NotFound(gettext("no facility with id {id}").format(id=facility_id))
     rules, network = context.rules, context.network()
     reach = network.weights.exclusion_km
     danger = frozenset(
@@ -273,9 +288,11 @@ def plan_apply(
         select(PlanRecord).where(PlanRecord.id == plan_id).with_for_update()
     ).first()
     if record is None:
-        raise NotFound(f"no plan with id {plan_id}")
+        raise NotFound(gettext("no plan with id {id}").format(id=plan_id))
     if record.state != PlanState.PROPOSED:
-        raise Conflict(f"this plan is already {record.state}")
+        raise Conflict(
+            gettext("this plan is already {state}").format(state=_plan_state_word(record.state))
+        )
     # every stay and facility of the plan locked up front, in the one order of
     # broker.services.locks, so that a plan never waits on a row while holding another
     # that a single hold, confirmation or departure could be waiting on in reverse
@@ -315,8 +332,10 @@ def plan_apply(
         holds.append(AppliedHold(item["key"], hold.id, hold.facility_id, hold.expires_at))
     if changed:
         raise Conflict(
-            f"{len(changed)} of {len(record.items)} places changed since the plan was made; "
-            "nothing was held, make a new plan",
+            gettext(
+                "{changed} of {total} places changed since the plan was made; "
+                "nothing was held, make a new plan"
+            ).format(changed=len(changed), total=len(record.items)),
             details=changed,
         )
     record.state, record.applied_at, record.applied_by_user_id = (
@@ -343,7 +362,7 @@ def plan_apply(
 def plan_get(*, session: Session, plan_id: str) -> PlanView:
     record = session.get(PlanRecord, plan_id)
     if record is None:
-        raise NotFound(f"no plan with id {plan_id}")
+        raise NotFound(gettext("no plan with id {id}").format(id=plan_id))
     ids = {item["facility_id"] for item in record.items}
     facilities = (
         {f.id: f for f in session.exec(select(Facility).where(col(Facility.id).in_(ids))).all()}

@@ -38,17 +38,19 @@ from broker.domain.identity import (
 )
 from broker.domain.states import Audience, Event
 from broker.errors import InvalidInput, NotFound, PermissionDenied, RateLimited
+from broker.i18n import N_, gettext, ngettext
 from broker.services.audit import audit_record
 from broker.services.context import ServiceContext
 from broker.services.notifications import notify
 
 RATE_WINDOW = timedelta(hours=1)
 MAX_CASE_REFERENCE = 80
-PLACED_ANSWER = (
+# the answers' texts; each is said in the officer's language when given
+PLACED_ANSWER = N_(
     "Placed: this person is in the care of the shelter network and agreed to this being "
     "confirmed. Nothing more is disclosed; use the contact to reach the hotline."
 )
-NO_RECORD_ANSWER = (
+NO_RECORD_ANSWER = N_(
     "No confirmable record. This does not say whether or not the person was placed. "
     "Use the contact to reach the hotline."
 )
@@ -77,7 +79,7 @@ def identity_check(*, full_name: str, birth_date: date, now: datetime) -> None:
     """Refuse a name and birth date that cannot be hashed, before anything is written."""
     problems = check_identity(full_name=full_name, birth_date=birth_date, today=now.date())
     if problems:
-        raise InvalidInput("the identity cannot be used as given", details=problems)
+        raise InvalidInput(gettext("the identity cannot be used as given"), details=problems)
 
 
 # --- writes ---------------------------------------------------------------------------------
@@ -142,8 +144,13 @@ def _ensure_within_rate(
             detail={"case_reference": case_reference, "reason": "rate_limited"},
         )
         raise RateLimited(
-            f"at most {per_hour} inquiries per hour per officer account; "
-            f"the next one is possible at {free_at:%H:%M} UTC",
+            ngettext(
+                "at most {count} inquiry per hour per officer account; "
+                "the next one is possible at {time} UTC",
+                "at most {count} inquiries per hour per officer account; "
+                "the next one is possible at {time} UTC",
+                per_hour,
+            ).format(count=per_hour, time=f"{free_at:%H:%M}"),
             retry_after_seconds=max(1, math.ceil((free_at - now).total_seconds())),
         )
 
@@ -159,14 +166,13 @@ def inquiry_answer(
     now: datetime,
 ) -> InquiryAnswer:
     if officer.role is not Role.POLICE:
-        raise PermissionDenied("only police accounts may make inquiries")
+        raise PermissionDenied(gettext("only police accounts may make inquiries"))
     reference = case_reference.strip()
     if not reference or len(reference) > MAX_CASE_REFERENCE:
+        length = gettext("1 to {max} characters").format(max=MAX_CASE_REFERENCE)
         raise InvalidInput(
-            "case_reference is required",
-            details=[
-                {"field": "case_reference", "message": f"1 to {MAX_CASE_REFERENCE} characters"}
-            ],
+            gettext("case_reference is required"),
+            details=[{"field": "case_reference", "message": length}],
         )
     identity_check(full_name=full_name, birth_date=birth_date, now=now)
     settings, retention = context.settings, context.identity_retention
@@ -223,7 +229,7 @@ def inquiry_answer(
         inquiry_id=inquiry.id,
         placed=placed,
         contact=settings.hotline_contact,
-        answer=PLACED_ANSWER if placed else NO_RECORD_ANSWER,
+        answer=gettext(PLACED_ANSWER if placed else NO_RECORD_ANSWER),
     )
 
 
@@ -242,7 +248,7 @@ def notice_seen(*, session: Session, notice_id: int, actor: Principal, now: date
     notice = session.get(InquiryNotice, notice_id)
     if notice is None or not actor.works_at(notice.facility_id):
         # another facility's notice is answered as if it did not exist
-        raise NotFound("no such notice for your facilities")
+        raise NotFound(gettext("no such notice for your facilities"))
     if notice.seen_at is None:
         notice.seen_at = now
         session.add(notice)

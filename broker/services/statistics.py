@@ -93,7 +93,24 @@ def unmet_case_met(
     return bool(getattr(result, "rowcount", 0))
 
 
+def unmet_cases_met_by_key(*, session: Session, case_keys: list[str]) -> int:
+    """Cases known by their stored keys (waiting-list entries keep theirs) found a place
+    after all, on whatever day: they no longer count as unmet. The number marked met."""
+    if not case_keys:
+        return 0
+    result = session.execute(
+        sa.update(UnmetCase)
+        .where(col(UnmetCase.case_key).in_(sorted(set(case_keys))), col(UnmetCase.met).is_(False))
+        .values(met=True)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # --- the daily snapshot -------------------------------------------------------------------
+
+# A waiting-list entry waits at most this long (168 hours) and may be met until its end, so
+# each snapshot also recounts the unmet figures of this many days before its own.
+UNMET_SETTLE_DAYS = 7
 
 
 def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[str, int]:
@@ -102,8 +119,10 @@ def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[
     Per region and kind of the registry: units in total, units occupied at the end of the
     day (placements started before midnight and not ended by then) and placements started
     during the day (arrivals, transfers included), each suppressed below ``min_count``.
-    Nationally: the unmet cases of the day that were not met later that day. Facilities
-    registered after the day ended are left out.
+    Nationally: the unmet cases of the day that were not met by the time of the snapshot.
+    A case on the waiting list may still be met (a place found) for up to
+    ``UNMET_SETTLE_DAYS``, so the unmet figures of that many earlier days, where written,
+    are recounted too. Facilities registered after the day ended are left out.
     """
     start, end = _day_start(day), _day_start(day + timedelta(days=1))
     totals = session.execute(
@@ -122,11 +141,7 @@ def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[
         (col(Placement.started_at) >= start) & (col(Placement.started_at) < end),
         sa.func.count(),
     )
-    unmet = session.execute(
-        sa.select(sa.func.count())
-        .select_from(UnmetCase)
-        .where(col(UnmetCase.day) == day, col(UnmetCase.met).is_(False))
-    ).scalar_one()
+    unmet = _unmet_count(session, day)
 
     session.execute(sa.delete(DailyStatistic).where(col(DailyStatistic.day) == day))
     session.execute(sa.delete(DailyUnmet).where(col(DailyUnmet.day) == day))
@@ -152,7 +167,38 @@ def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[
         )
     session.add(DailyUnmet(day=day, cases=int(unmet)))
     session.flush()
+    _unmet_recount(session, since=day - timedelta(days=UNMET_SETTLE_DAYS), until=day)
     return {"statistics_rows": len(totals), "unmet_cases": int(unmet)}
+
+
+def _unmet_count(session: Session, day: date) -> int:
+    return int(
+        session.execute(
+            sa.select(sa.func.count())
+            .select_from(UnmetCase)
+            .where(col(UnmetCase.day) == day, col(UnmetCase.met).is_(False))
+        ).scalar_one()
+    )
+
+
+def _unmet_recount(session: Session, *, since: date, until: date) -> int:
+    """Rewrite the unmet figures already written for the days ``since`` (included) to
+    ``until`` (excluded) from their cases as they stand now; the number that changed. A
+    day whose case keys were purged already keeps its figure."""
+    changed = 0
+    rows = session.exec(
+        select(DailyUnmet).where(col(DailyUnmet.day) >= since, col(DailyUnmet.day) < until)
+    ).all()
+    for row in rows:
+        kept = session.execute(
+            sa.select(sa.func.count()).select_from(UnmetCase).where(col(UnmetCase.day) == row.day)
+        ).scalar_one()
+        cases = _unmet_count(session, row.day)
+        if kept and cases != row.cases:
+            row.cases = cases
+            session.add(row)
+            changed += 1
+    return changed
 
 
 def _units_by_cell(session: Session, condition: Any, measure: Any) -> dict[tuple[str, str], int]:

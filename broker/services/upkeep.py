@@ -9,31 +9,36 @@ state of the world tells no one twice.
     stay_limit_alert        stays reaching their limit within N days, to the facility and
                             the hotline, once per stay
     retention_purge         identity hashes past their retention; closed stays and holds
-                            past theirs, and old unmet-case keys (the daily statistics
-                            are aggregates and stay)
+                            past theirs, waiting-list entries ended as long ago, and old
+                            unmet-case keys (the daily statistics are aggregates and stay)
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
 from broker.db.models import (
     Facility,
     Hold,
     InquiryNotice,
+    JobRun,
     Placement,
     ResidentIdentity,
     UnmetCase,
+    WaitlistEntry,
 )
 from broker.domain.identity import IdentityRetention
 from broker.domain.states import Audience, Event, StayState
 from broker.services.notifications import notify, queued_keys
 from broker.services.police import identity_purge
+
+JOB_RUN_RETENTION = timedelta(days=14)
 
 
 def stale_capacity_remind(
@@ -179,6 +184,28 @@ def retention_purge(
         session.execute(sa.delete(Placement).where(col(Placement.id).in_(old_stays)))
     if old_holds:
         session.execute(sa.delete(Hold).where(col(Hold.id).in_(old_holds)))
+    # an entry has ended by its expiry at the latest (taken off the list earlier: closed_at)
+    session.execute(
+        sa.delete(WaitlistEntry).where(
+            sa.or_(col(WaitlistEntry.closed_at) < cutoff, col(WaitlistEntry.expires_at) < cutoff)
+        )
+    )
     # the day's national count is in daily_unmet already; the per-case keys need not stay
     session.execute(sa.delete(UnmetCase).where(col(UnmetCase.day) < cutoff.date()))
-    return {"identities": identities, "stays": len(old_stays), "holds": len(old_holds)}
+    # every tick leaves a row (thousands a day); the latest of each job is what `broker jobs
+    # list` shows, so it stays however old
+    latest = sa.select(sa.func.max(JobRun.id)).group_by(col(JobRun.job_id))
+    runs = cast(
+        CursorResult[Any],
+        session.execute(
+            sa.delete(JobRun).where(
+                col(JobRun.started_at) < now - JOB_RUN_RETENTION, col(JobRun.id).not_in(latest)
+            )
+        ),
+    )
+    return {
+        "identities": identities,
+        "stays": len(old_stays),
+        "holds": len(old_holds),
+        "job_runs": runs.rowcount or 0,
+    }

@@ -17,6 +17,7 @@ from broker.crypto import new_token, token_digest
 from broker.db.models import Credential, User, UserFacility
 from broker.domain.access import Principal, Role
 from broker.errors import NotFound
+from broker.i18n import gettext
 
 
 class CredentialKind(StrEnum):
@@ -47,7 +48,7 @@ def _facility_ids(session: Session, user_id: int) -> list[int]:
 def _user_named(session: Session, username: str) -> User:
     user = session.exec(select(User).where(User.username == username.strip().lower())).first()
     if user is None or user.id is None:
-        raise NotFound(f"no user '{username}'")
+        raise NotFound(gettext("no user '{username}'").format(username=username))
     return user
 
 

@@ -8,6 +8,7 @@ import functools
 from pathlib import Path
 
 from broker.errors import ConfigurationError
+from broker.i18n import gettext
 from broker.settings import PROJECT_ROOT
 
 MIN_PASSWORD_LENGTH = 12
@@ -36,9 +37,13 @@ def common_passwords(data_dir: Path | None = None) -> frozenset[str]:
 def password_problem(password: str, *, common: frozenset[str]) -> str | None:
     """Why a new password is refused, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"password must have at least {MIN_PASSWORD_LENGTH} characters"
+        return gettext("password must have at least {min} characters").format(
+            min=MIN_PASSWORD_LENGTH
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"password must have at most {MAX_PASSWORD_LENGTH} characters"
+        return gettext("password must have at most {max} characters").format(
+            max=MAX_PASSWORD_LENGTH
+        )
     if password.casefold() in common or password.strip().casefold() in common:
-        return "password is on the list of common passwords; choose a less guessable one"
+        return gettext("password is on the list of common passwords; choose a less guessable one")
     return None

@@ -18,6 +18,7 @@ from broker.crypto import SecondFactorKeys
 from broker.db.models import RecoveryCode, User
 from broker.domain.audit_chain import AuditAction
 from broker.errors import Conflict
+from broker.i18n import gettext
 from broker.services.accounts._common import _user_named
 from broker.services.audit import audit_record
 
@@ -135,8 +136,10 @@ def mfa_enable(
     assert user.id is not None
     if user.totp_secret_ciphertext is not None and not replace:
         raise Conflict(
-            f"'{user.username}' has a second factor already; enable it with --replace to "
-            "issue a new one (the old authenticator and recovery codes stop working)"
+            gettext(
+                "'{username}' has a second factor already; enable it with --replace to issue "
+                "a new one (the old authenticator and recovery codes stop working)"
+            ).format(username=user.username)
         )
     keys = SecondFactorKeys(token_secret)
     secret = pyotp.random_base32()
@@ -173,7 +176,7 @@ def mfa_enable(
 def mfa_disable(*, session: Session, username: str, now: datetime) -> None:
     user = _user_named(session, username)
     if user.totp_secret_ciphertext is None:
-        raise Conflict(f"'{user.username}' has no second factor")
+        raise Conflict(gettext("'{username}' has no second factor").format(username=user.username))
     user.totp_secret_ciphertext = None
     user.mfa_enabled_at = None
     user.totp_last_step = None

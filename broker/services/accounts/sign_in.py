@@ -17,6 +17,7 @@ from broker.db.models import Credential, User
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.errors import OtpInvalid, OtpRequired, SecondFactorNotEnrolled, SignInFailed
+from broker.i18n import N_, gettext
 from broker.services.accounts._common import (
     CredentialKind,
     _facility_ids,
@@ -41,7 +42,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # a page sign-in whose password was right waits this long for its code
 PENDING_TTL = timedelta(minutes=5)
 
-WRONG_CREDENTIALS = "wrong username or password"
+WRONG_CREDENTIALS = N_("wrong username or password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ def sign_in(
     ok = passwords.verify(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
     if user is None or user.id is None or not ok or not user.active:
         _fail(session, streaks, now=now, user=user, client=address, reason="password")
-        raise SignInFailed(WRONG_CREDENTIALS)
+        raise SignInFailed(gettext(WRONG_CREDENTIALS))
     second_factor: str | None = None
     if user.totp_secret_ciphertext is not None:
         if not (otp or "").strip():
@@ -154,14 +155,17 @@ def sign_in(
                 return SecondFactorPending(token=token, expires_at=expires_at)
             _fail(session, streaks, now=now, user=user, client=address, reason="otp_missing")
             raise OtpRequired(
-                'this account has a second factor: send the code from its authenticator app as "otp"'
+                gettext(
+                    "this account has a second factor: "
+                    'send the code from its authenticator app as "otp"'
+                )
             )
         second_factor = _second_factor_holds(
             session, SecondFactorKeys(token_secret), user, otp or "", now
         )
         if second_factor is None:
             _fail(session, streaks, now=now, user=user, client=address, reason="otp_invalid")
-            raise OtpInvalid("the code is wrong, has expired or was used already")
+            raise OtpInvalid(gettext("the code is wrong, has expired or was used already"))
     elif policy.require_second_factor:
         audit_record(
             session=session,
@@ -173,8 +177,11 @@ def sign_in(
             detail={"reason": "no_second_factor", "client": address},
         )
         raise SecondFactorNotEnrolled(
-            "this account has no second factor, which this broker requires: ask an "
-            "administrator to enrol one ('broker users mfa enable'), then sign in with its code"
+            gettext(
+                "this account has no second factor, which this broker requires: ask an "
+                "administrator to enrol one ('broker users mfa enable'), then sign in with "
+                "its code"
+            )
         )
     return _complete(
         session=session,
@@ -200,7 +207,9 @@ def sign_in_second_step(
     now: datetime,
 ) -> SignedIn:
     """The page sign-in's second step: the code for a sign-in whose password was right."""
-    expired = SignInFailed("the sign-in has expired: enter your username and password again")
+    expired = SignInFailed(
+        gettext("the sign-in has expired: enter your username and password again")
+    )
     if not pending_token or len(pending_token) > 200:
         raise expired
     found = session.exec(
@@ -234,7 +243,7 @@ def sign_in_second_step(
     second_factor = _second_factor_holds(session, SecondFactorKeys(token_secret), user, otp, now)
     if second_factor is None:
         _fail(session, streaks, now=now, user=user, client=address, reason="otp_invalid")
-        raise OtpInvalid("the code is wrong, has expired or was used already")
+        raise OtpInvalid(gettext("the code is wrong, has expired or was used already"))
     pending.revoked_at = now
     session.add(pending)
     return _complete(

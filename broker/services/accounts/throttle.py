@@ -32,6 +32,7 @@ from broker.domain.login_throttle import (
     retry_after_seconds,
 )
 from broker.errors import RateLimited
+from broker.i18n import gettext, ngettext
 from broker.services.accounts._common import _user_named
 from broker.services.accounts.policy import SignInPolicy
 from broker.services.audit import audit_record
@@ -165,8 +166,9 @@ def _count_failure(
 def wait_text(seconds: int) -> str:
     """A wait in words: seconds below two minutes, else whole minutes (rounded up)."""
     if seconds < 120:
-        return f"{seconds} seconds"
-    return f"{(seconds + 59) // 60} minutes"
+        return ngettext("{count} second", "{count} seconds", seconds).format(count=seconds)
+    minutes = (seconds + 59) // 60
+    return ngettext("{count} minute", "{count} minutes", minutes).format(count=minutes)
 
 
 def _refuse_if_blocked(
@@ -194,7 +196,7 @@ def _refuse_if_blocked(
         detail={"client": client, "scopes": [s.row.scope for s in blocked], "wait": seconds},
     )
     raise RateLimited(
-        f"too many failed sign-ins: try again in {wait_text(seconds)}",
+        gettext("too many failed sign-ins: try again in {wait}").format(wait=wait_text(seconds)),
         retry_after_seconds=seconds,
     )
 

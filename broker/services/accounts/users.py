@@ -13,6 +13,7 @@ from broker.db.models import Facility, User, UserFacility
 from broker.domain.access import Principal, Role
 from broker.domain.audit_chain import AuditAction
 from broker.errors import Conflict, InvalidInput, NotFound
+from broker.i18n import gettext
 from broker.services.accounts._common import _principal
 from broker.services.accounts.passwords import common_passwords, password_problem
 from broker.services.audit import audit_record
@@ -34,16 +35,20 @@ def user_create(
 ) -> Principal:
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise InvalidInput("username: 2-80 characters of a-z, 0-9, '.', '_' or '-'")
+        raise InvalidInput(gettext("username: 2-80 characters of a-z, 0-9, '.', '_' or '-'"))
     try:
         role_value = Role(role)
     except ValueError as exc:
-        raise InvalidInput(f"role must be one of: {', '.join(r.value for r in Role)}") from exc
+        raise InvalidInput(
+            gettext("role must be one of: {roles}").format(roles=", ".join(r.value for r in Role))
+        ) from exc
     facility_ids = sorted(set(facility_ids))
     if role_value is Role.SHELTER_STAFF and not facility_ids:
-        raise InvalidInput("a shelter_staff account must be bound to at least one facility")
+        raise InvalidInput(
+            gettext("a shelter_staff account must be bound to at least one facility")
+        )
     if role_value is not Role.SHELTER_STAFF and facility_ids:
-        raise InvalidInput("only shelter_staff accounts are bound to facilities")
+        raise InvalidInput(gettext("only shelter_staff accounts are bound to facilities"))
     if password is not None:
         problem = password_problem(
             password,
@@ -52,10 +57,10 @@ def user_create(
         if problem is not None:
             raise InvalidInput(problem)
     if session.exec(select(User).where(User.username == username)).first() is not None:
-        raise Conflict(f"username '{username}' is taken")
+        raise Conflict(gettext("username '{username}' is taken").format(username=username))
     for facility_id in facility_ids:
         if session.get(Facility, facility_id) is None:
-            raise NotFound(f"no facility with id {facility_id}")
+            raise NotFound(gettext("no facility with id {id}").format(id=facility_id))
     user = User(
         username=username,
         role=role_value.value,
