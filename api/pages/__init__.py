@@ -6,6 +6,7 @@
     shared       the root redirect, home, the facilities overview, the inbox and the favicon
     dashboard    the statistics dashboard (counsellors and admins)
     call         the counsellor's call screen: match, hold, release, match again
+    waitlist     the call screen's waiting list: add the family, hold the place found, remove
     family_form  the call screen's family form, checked by the JSON API's schema
     staff        the shelter's capacity, incoming holds, residents and police notices
     police       the police inquiry
@@ -34,6 +35,7 @@ from api.pages.staff import (
     residents_depart,
     residents_page,
 )
+from api.pages.waitlist import call_waitlist_add, call_waitlist_hold, call_waitlist_remove
 
 PAGE_HANDLERS = [
     root,
@@ -50,6 +52,9 @@ PAGE_HANDLERS = [
     call_hold,
     call_release,
     call_match_again,
+    call_waitlist_add,
+    call_waitlist_hold,
+    call_waitlist_remove,
     incoming_page,
     incoming_confirm,
     incoming_decline,

@@ -37,10 +37,10 @@ from broker.crypto import token_digest
 from broker.domain.access import Role
 from broker.domain.requests import request_from_json, request_to_json
 from broker.domain.rules import RiskLevel
-from broker.domain.states import HoldState
-from broker.errors import BrokerError, Conflict, InvalidInput
+from broker.domain.states import HoldState, WaitlistState
+from broker.errors import BrokerError, Conflict, InvalidInput, NotFound
 from broker.i18n import gettext
-from broker.services import hold_reads, holds, matching
+from broker.services import hold_reads, holds, matching, waitlist, waitlist_reads
 from solver.instance import PlacementRequest
 from solver.ranking import Ranking
 
@@ -48,6 +48,8 @@ COUNSELLOR = allow(Role.COUNSELLOR, via="cookie")
 # Binds the hidden request of a "Hold" form to the counsellor it was shown to; the prefix
 # keeps these digests apart from the token digests made with the same secret.
 REQUEST_MAC_CONTEXT = "call-request-v1"
+# how long a family put on the waiting list may wait, in hours (the select's choices)
+WAIT_HOURS = (24, 48, 72, 168)
 
 
 def _request_mac(broker: Broker, actor: Actor, payload: str) -> str:
@@ -104,6 +106,17 @@ def _exclusions(ranking: Ranking) -> list[tuple[str, int, str]]:
     ]
 
 
+def _ended_entry(db: DbSession, now: Now, entry_id: str) -> waitlist_reads.WaitlistView | None:
+    """The entry just taken off the list, for the message that says so."""
+    if not entry_id:
+        return None
+    try:
+        view = waitlist_reads.waitlist_get(session=db, entry_id=entry_id, now=now)
+    except NotFound:
+        return None
+    return view if view.state == WaitlistState.CANCELLED else None
+
+
 def _call_page(
     db: DbSession,
     broker: Broker,
@@ -116,9 +129,12 @@ def _call_page(
     travel_minutes: int | None = None,
     held: str = "",
     released: str = "",
+    listed: str = "",
+    unlisted: str = "",
     **extra: Any,
 ) -> dict[str, Any]:
     own = hold_reads.holds_of_counsellor(session=db, actor=actor, now=now)
+    entries = waitlist_reads.waitlist_list(session=db, now=now)
     default_minutes = broker.settings.hold_ttl_default_minutes
     payload = json.dumps(request_to_json(request), sort_keys=True) if request else ""
     return {
@@ -142,6 +158,13 @@ def _call_page(
         ),
         "states": HOLD_STATES,
         "decline_reasons": holds.DECLINE_REASONS,
+        # the waiting list: the hotline's open entries, the one just added or taken off
+        "waitlist": entries,
+        "listed": next((view for view in entries if view.waitlist_id == listed), None),
+        "unlisted": _ended_entry(db, now, unlisted),
+        "wait_hours": WAIT_HOURS,
+        "wait_default": waitlist.DEFAULT_HOURS,
+        "error_entry": None,
         "error": None,
         "field_errors": {},
         "error_hold": None,
@@ -187,8 +210,12 @@ def call_page(
     now: Now,
     held: HoldIdQuery = "",
     released: HoldIdQuery = "",
+    listed: HoldIdQuery = "",
+    unlisted: HoldIdQuery = "",
 ) -> Template:
-    context = _call_page(db, broker, actor, now, held=held, released=released)
+    context = _call_page(
+        db, broker, actor, now, held=held, released=released, listed=listed, unlisted=unlisted
+    )
     return Template("call.html", context=context)
 
 

@@ -28,10 +28,12 @@ class StayState(StrEnum):
 
 class WaitlistState(StrEnum):
     """A waiting-list entry: waiting for a place, a place found (the hotline calls back),
-    taken off the list by a counsellor, or past its end (by the clock, job or no job)."""
+    the place held for her from the list, taken off the list by a counsellor, or past its
+    end (by the clock, job or no job)."""
 
     WAITING = "waiting"
     FOUND = "found"
+    HELD = "held"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 

@@ -23,7 +23,7 @@ rows to look at. The checks, by code:
     transfer_from_active     an open, unexpired transfer hold comes from an active stay
     identity_on_current      a resident's identity hash is not left on a stay she was
                              transferred out of
-    waitlist_state_known     a waiting-list entry is waiting, found, cancelled or expired
+    waitlist_state_known     a waiting-list entry is waiting, found, held, cancelled or expired
     waitlist_closed_time     an open entry (waiting, found) has no closing time; an ended one
                              has one
     waitlist_found_place     a found entry has its place and time; a waiting one has neither

@@ -69,7 +69,7 @@ ENTRY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 # the entry states a reader may see in a message, for the catalogue
-_STATE_WORDS = (N_("waiting"), N_("found"), N_("cancelled"), N_("expired"))
+_STATE_WORDS = (N_("waiting"), N_("found"), N_("held"), N_("cancelled"), N_("expired"))
 
 
 def entry_state(entry: WaitlistEntry, now: datetime) -> str:
@@ -159,9 +159,15 @@ def waitlist_add(
 
 
 def waitlist_remove(
-    *, session: Session, entry_id: str, actor: Principal, now: datetime
+    *,
+    session: Session,
+    entry_id: str,
+    actor: Principal,
+    now: datetime,
+    hold_id: str | None = None,
 ) -> WaitlistEntry:
-    """Take an entry off the list (waiting, or with a place found): any counsellor may."""
+    """Take an entry off the list (waiting, or with a place found): any counsellor may.
+    With ``hold_id``, the place was held for her from the list: the entry ends as held."""
     if actor.role is not Role.COUNSELLOR:
         raise PermissionDenied(gettext("only counsellors take families off the waiting list"))
     if not ENTRY_ID.fullmatch(entry_id):
@@ -174,7 +180,8 @@ def waitlist_remove(
                 "this entry has ended ({state}); only an open entry can be taken off the list"
             ).format(state=gettext(state))
         )
-    entry.state, entry.closed_at = WaitlistState.CANCELLED, now
+    ending = WaitlistState.CANCELLED if hold_id is None else WaitlistState.HELD
+    entry.state, entry.closed_at = ending, now
     session.add(entry)
     audit_record(
         session=session,
@@ -183,7 +190,7 @@ def waitlist_remove(
         action=AuditAction.WAITLIST_REMOVE,
         subject_type="waitlist",
         subject_id=entry.id,
-        detail={"was": state},
+        detail={"was": state} if hold_id is None else {"was": state, "hold_id": hold_id},
     )
     return entry
 
