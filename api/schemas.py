@@ -382,6 +382,7 @@ class PlanItemOut(msgspec.Struct):
     region: str
     score: float
     reasons: list[str]
+    reason_codes: list[str]
     placement_id: str | None
     case_code: str | None
     from_facility_id: int | None
@@ -389,6 +390,7 @@ class PlanItemOut(msgspec.Struct):
 
 class UnplacedOut(msgspec.Struct):
     key: str
+    code: str  # places_taken, no_place_fits ("unplaced" in plans stored before codes)
     reason: str
 
 

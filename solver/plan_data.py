@@ -52,6 +52,7 @@ class Assignment:
     facility_id: int
     score: float
     reasons: tuple[str, ...]
+    reason_codes: tuple[str, ...] = ()  # parallel to reasons: kind, preferred... capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ class Plan:
     solve_seconds: float
     assignments: tuple[Assignment, ...]
     unplaced: dict[str, str]
+    # per unplaced family: places_taken (its places went to families weighted higher) or
+    # no_place_fits (no facility fits it at all)
+    unplaced_codes: dict[str, str] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:

@@ -27,22 +27,38 @@ def explained_assignments(
     secret_free = secret_free_units(instance)
     order = {d.key: i for i, d in enumerate(instance.demands)}
 
-    def reasons(key: str, facility_id: int) -> tuple[str, ...]:
-        demand, facility = demands[key], facilities[facility_id]
+    def assignment(key: str, candidate: Candidate) -> Assignment:
+        demand, facility = demands[key], facilities[candidate.facility_id]
         view = prepare(demand.request, instance.network)
         parts = placement_parts(instance, demand, view, facility, secret_free)
-        texts, _codes = explain_parts(parts, facility, demand.request.risk)
-        return tuple(str(text) for text in texts)  # English, as stored
-
-    return tuple(
-        Assignment(
+        texts, codes = explain_parts(parts, facility, demand.request.risk)
+        return Assignment(
             key=key,
             facility_id=candidate.facility_id,
             score=candidate.score,
-            reasons=reasons(key, candidate.facility_id),
+            reasons=tuple(str(text) for text in texts),  # English, as stored
+            reason_codes=tuple(codes),
         )
+
+    return tuple(
+        assignment(key, candidate)
         for key, candidate in sorted(chosen.items(), key=lambda item: order[item[0]])
     )
+
+
+PLACES_TAKEN = "places_taken"
+NO_PLACE_FITS = "no_place_fits"
+
+
+def unplaced_codes(
+    instance: PlanInstance, found: dict[str, list[Candidate]], chosen: dict[str, Candidate]
+) -> dict[str, str]:
+    """For each family left without a place, the stable code of its reason."""
+    return {
+        demand.key: PLACES_TAKEN if found.get(demand.key) else NO_PLACE_FITS
+        for demand in instance.demands
+        if demand.key not in chosen
+    }
 
 
 def explain_unplaced(

@@ -21,7 +21,7 @@ from solver.plan_bounds import (
 )
 from solver.plan_candidates import candidates
 from solver.plan_data import Plan, PlanInstance
-from solver.plan_explanations import explain_unplaced, explained_assignments
+from solver.plan_explanations import explain_unplaced, explained_assignments, unplaced_codes
 from solver.plan_heuristics import fill_greedily, flow_plan, greedy
 from solver.plan_model import solve_pairs
 from solver.plan_pairs import Pairs, pair_arrays, top_per_family
@@ -174,4 +174,5 @@ def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2)
         solve_seconds=round(time.perf_counter() - started, 4),
         assignments=explained_assignments(instance, picked),
         unplaced=explain_unplaced(instance, found, picked),
+        unplaced_codes=unplaced_codes(instance, found, picked),
     )

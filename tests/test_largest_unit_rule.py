@@ -85,6 +85,7 @@ def test_a_batch_plan_never_puts_a_family_into_a_unit_too_small(
     assert [(a["key"], a["facility_id"]) for a in plan["assignments"]] == [("1", small_units)]
     assert [u["key"] for u in plan["unplaced"]] == ["0"]
     assert TOO_SMALL in plan["unplaced"][0]["reason"]
+    assert plan["unplaced"][0]["code"] == "no_place_fits"
 
 
 def test_the_admin_page_shows_the_largest_unit(

@@ -206,6 +206,33 @@ def test_unplaced_families_get_the_binding_reason() -> None:
     assert plan.assignments == ()
     reason = plan.unplaced["high"]
     assert reason.startswith("no secret-shelter unit outside the danger regions fits a family of 6")
+    assert plan.unplaced_codes == {"high": "no_place_fits"}
+
+
+def test_a_family_whose_places_went_to_others_is_told_so_with_its_code() -> None:
+    mother = Person(30, False)
+    instance = PlanInstance(
+        demands=(
+            Demand("standard", PlacementRequest(family=Family((mother,), (Person(5, False),)))),
+            Demand(
+                "high",
+                PlacementRequest(family=Family((mother,), (Person(6, False),)), risk="medium"),
+            ),
+        ),
+        facilities=(
+            plain_facility(
+                id=1, name="Only", kind="crisis_centre", region="Vas", free_units=1, free_beds=3
+            ),
+        ),
+        network=NETWORK,
+        now=NOW,
+    )
+    plan = solve(instance, time_limit=2)
+    assert [(a.key, a.facility_id) for a in plan.assignments] == [("high", 1)]
+    assert plan.unplaced_codes == {"standard": "places_taken"}
+    assert "taken by families weighted higher" in plan.unplaced["standard"]
+    (placed,) = plan.assignments
+    assert len(placed.reason_codes) == len(placed.reasons) and placed.reason_codes[-1] == "capacity"
 
 
 def _instance(requests: list[PlacementRequest], facilities: list[FacilityState]) -> PlanInstance:

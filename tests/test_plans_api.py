@@ -45,6 +45,11 @@ def test_batch_plan_places_everyone_it_can_and_applies(desk: Desk, client: TestC
     assert {placed["0"], placed["1"]} <= {zala, vas}  # one unit at Zala, two at Vas
     assert [u["key"] for u in plan["unplaced"]] == ["3"]
     assert "family of 2" in plan["unplaced"][0]["reason"]
+    assert plan["unplaced"][0]["code"] == "no_place_fits"
+    assert all(
+        len(item["reason_codes"]) == len(item["reasons"]) and item["reason_codes"][0] == "kind"
+        for item in plan["assignments"]
+    )
     assert plan["bound"] >= plan["objective"] > 0
     assert all(item["reasons"] for item in plan["assignments"])
 

@@ -30,7 +30,13 @@ PLANNERS = (Role.COUNSELLOR, Role.ADMIN)
 
 def _out(view: planning.PlanView) -> PlanOut:
     items = [
-        PlanItemOut(**{**dataclasses.asdict(item), "reasons": list(item.reasons)})
+        PlanItemOut(
+            **{
+                **dataclasses.asdict(item),
+                "reasons": list(item.reasons),
+                "reason_codes": list(item.reason_codes),
+            }
+        )
         for item in view.items
     ]
     batch = view.kind == "batch"
@@ -45,7 +51,10 @@ def _out(view: planning.PlanView) -> PlanOut:
         solve_seconds=view.solve_seconds,
         assignments=items if batch else [],
         moves=[] if batch else items,
-        unplaced=[UnplacedOut(key=key, reason=reason) for key, reason in view.unplaced.items()],
+        unplaced=[
+            UnplacedOut(key=key, code=view.unplaced_codes.get(key, "unplaced"), reason=reason)
+            for key, reason in view.unplaced.items()
+        ],
     )
 
 

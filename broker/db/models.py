@@ -346,6 +346,10 @@ class PlanRecord(SQLModel, table=True):
     # items: {"key", "facility_id", "request"?, "placement_id"?}; unplaced: {"key": reason}
     items: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     unplaced: dict[str, str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # {"key": code}: places_taken or no_place_fits (null in plans stored before codes)
+    unplaced_codes: dict[str, str] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     created_by_user_id: int | None = Field(default=None, foreign_key="users.id")
     applied_at: datetime | None = _time(nullable=True)

@@ -43,6 +43,7 @@ class PlanItemView:
     region: str
     score: float
     reasons: tuple[str, ...]
+    reason_codes: tuple[str, ...]  # parallel to reasons (none in plans stored before codes)
     placement_id: str | None
     case_code: str | None
     from_facility_id: int | None
@@ -60,6 +61,7 @@ class PlanView:
     solve_seconds: float
     items: tuple[PlanItemView, ...]
     unplaced: dict[str, str]
+    unplaced_codes: dict[str, str]
 
 
 # A plan's state as a message names it; the stored value stays the code.
@@ -106,6 +108,7 @@ def _store(
         facility_id=facility_id,
         items=items,
         unplaced=dict(plan.unplaced),
+        unplaced_codes=dict(plan.unplaced_codes),
         created_at=now,
         created_by_user_id=actor.user_id if actor else None,
     )
@@ -129,6 +132,7 @@ def _item(assignment: Any, **extra: Any) -> dict[str, Any]:
         "facility_id": assignment.facility_id,
         "score": assignment.score,
         "reasons": list(assignment.reasons),
+        "reason_codes": list(assignment.reason_codes),
         **extra,
     }
 
@@ -254,6 +258,7 @@ def plan_evacuation(
             solve_seconds=plan.solve_seconds,
             assignments=plan.assignments,
             unplaced=plan.unplaced,
+            unplaced_codes=plan.unplaced_codes,
         )
     items = [_item(a, placement_id=a.key, from_facility_id=facility_id) for a in plan.assignments]
     return _store(
@@ -390,6 +395,7 @@ def plan_get(*, session: Session, plan_id: str) -> PlanView:
             region=facilities[item["facility_id"]].region,
             score=item["score"],
             reasons=tuple(item["reasons"]),
+            reason_codes=tuple(item.get("reason_codes", ())),
             placement_id=item.get("placement_id"),
             case_code=codes.get(item.get("placement_id", "")),
             from_facility_id=item.get("from_facility_id"),
@@ -407,4 +413,5 @@ def plan_get(*, session: Session, plan_id: str) -> PlanView:
         solve_seconds=record.solve_seconds,
         items=items,
         unplaced=dict(record.unplaced),
+        unplaced_codes=dict(record.unplaced_codes or {}),
     )
