@@ -11,6 +11,7 @@ they, are made with Playwright's ``bypass_csp=True``. The policy itself is teste
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser_support import demo_server
 from tests.conftest import ARTIFACTS
@@ -214,6 +216,12 @@ def test_no_serious_or_critical_violation_on_any_page(
 
 def _focus_is_visible(page: Any) -> str:
     """The focused element's selector-ish name, after checking it shows an outline or ring."""
+    # a new page's autofocus is applied after its load event: give it a moment to land
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            "() => document.activeElement && document.activeElement !== document.body",
+            timeout=5_000,
+        )
     shown = page.evaluate(
         """() => {
             const el = document.activeElement;
