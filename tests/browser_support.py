@@ -137,3 +137,37 @@ def login(page: Any, base: str, username: str) -> None:
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# the house-staff account's first facility in the demo network
+CRISIS_CENTRE = "Napfény Ház Krízisközpont"
+
+
+def hold_through_api(
+    base: str,
+    *,
+    facility: str = CRISIS_CENTRE,
+    counsellor: str = "counsellor",
+    children: tuple[int, ...] = (),
+) -> str:
+    """A hotline hold made through the API (a mother of 36, girls of ``children`` ages), so
+    that a page has an incoming hold to show; returns its id."""
+    with httpx.Client(base_url=base) as api:
+        token = api.post(
+            "/api/v1/auth/token",
+            json={"username": counsellor, "password": counsellor + "-demo-2026"},
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        listed = api.get("/api/v1/facilities", headers=headers).json()
+        found = next(f for f in listed if f["name"] == facility)
+        body = {
+            "family": {
+                "adults": [{"age": 36, "sex": "female"}],
+                "children": [{"age": age, "sex": "female"} for age in children],
+            },
+            "facility_id": found["id"],
+        }
+        held = api.post("/api/v1/holds", json=body, headers=headers)
+        assert held.status_code == 201, held.text
+        hold_id: str = held.json()["hold_id"]
+        return hold_id

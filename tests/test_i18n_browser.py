@@ -14,15 +14,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
-from tests.browser_support import demo_server, shot
+from tests.browser_support import CRISIS_CENTRE, demo_server, hold_through_api, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BUDAPEST = ZoneInfo("Europe/Budapest")
-CRISIS_CENTRE = "Napfény Ház Krízisközpont"  # house-staff's facility in the demo network
 HUNGARIAN_MOMENT = re.compile(r"^\d{4}\. \d{2}\. \d{2}\. \d{1,2}:\d{2}$")  # 2026. 11. 29. 14:05
 ENGLISH_MOMENT = re.compile(r"^\d{2}/\d{2}/\d{4}, \d{2}:\d{2}$")  # 29/11/2026, 14:05
 
@@ -74,27 +72,6 @@ def _check_english_moment(time: Any) -> None:
     local, shown = _local(time), time.inner_text()
     assert ENGLISH_MOMENT.match(shown), shown
     assert shown == f"{local:%d/%m/%Y, %H:%M}"
-
-
-def _hold_at_crisis_centre(base: str) -> None:
-    """A hotline hold, made through the API, for a mother of 36 with a girl of 7."""
-    with httpx.Client(base_url=base) as api:
-        token = api.post(
-            "/api/v1/auth/token",
-            json={"username": "counsellor", "password": "counsellor-demo-2026"},
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        listed = api.get("/api/v1/facilities", headers=headers).json()
-        facility = next(f for f in listed if f["name"] == CRISIS_CENTRE)
-        body = {
-            "family": {
-                "adults": [{"age": 36, "sex": "female"}],
-                "children": [{"age": 7, "sex": "female"}],
-            },
-            "facility_id": facility["id"],
-        }
-        held = api.post("/api/v1/holds", json=body, headers=headers)
-        assert held.status_code == 201, held.text
 
 
 def test_a_counsellor_reads_hungarian_then_switches_to_english(browser: Any, server: str) -> None:
@@ -168,7 +145,7 @@ def test_a_counsellor_reads_hungarian_then_switches_to_english(browser: Any, ser
 
 
 def test_shelter_staff_read_hungarian_and_type_a_hungarian_date(browser: Any, server: str) -> None:
-    _hold_at_crisis_centre(server)
+    hold_through_api(server, children=(7,))
     with _browsing(browser, "hu-HU") as page:
         _sign_in(page, server, "house-staff")
         page.wait_for_url(f"{server}/staff/capacity")

@@ -11,17 +11,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from broker.db.engine import make_engine, unit_of_work
 from broker.services import holds
 from broker.settings import Settings
-from tests.browser_support import ShiftedClock, demo_server, login, new_page, shot
+from tests.browser_support import (
+    CRISIS_CENTRE,
+    ShiftedClock,
+    demo_server,
+    hold_through_api,
+    login,
+    new_page,
+    shot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-CRISIS_CENTRE = "Napfény Ház Krízisközpont"  # house-staff's facility in the demo network
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
@@ -32,7 +38,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     directory = tmp_path_factory.mktemp("inbox")
     clock = ShiftedClock()
     with demo_server(directory, clock) as base:
-        hold_id = _hold_at_crisis_centre(base)
+        hold_id = hold_through_api(base)
         clock.advance(hours=6)
         engine = make_engine(f"sqlite:///{directory / 'broker.db'}", pool_size=1)
         try:
@@ -41,25 +47,6 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         finally:
             engine.dispose()
         yield base, hold_id
-
-
-def _hold_at_crisis_centre(base: str) -> str:
-    with httpx.Client(base_url=base) as api:
-        token = api.post(
-            "/api/v1/auth/token",
-            json={"username": "counsellor", "password": "counsellor-demo-2026"},
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        listed = api.get("/api/v1/facilities", headers=headers).json()
-        facility = next(f for f in listed if f["name"] == CRISIS_CENTRE)
-        body = {
-            "family": {"adults": [{"age": 36, "sex": "female"}], "children": []},
-            "facility_id": facility["id"],
-        }
-        held = api.post("/api/v1/holds", json=body, headers=headers)
-        assert held.status_code == 201, held.text
-        hold_id: str = held.json()["hold_id"]
-        return hold_id
 
 
 def _address(name: str) -> str:

@@ -10,36 +10,22 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser_support import demo_server, login, new_page, shot
+from tests.browser_support import (
+    CRISIS_CENTRE,
+    demo_server,
+    hold_through_api,
+    login,
+    new_page,
+    shot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-CRISIS_CENTRE = "Napfény Ház Krízisközpont"  # house-staff's facility in the demo network
 
 
 @pytest.fixture
 def server(tmp_path: Any) -> Iterator[str]:
     with demo_server(tmp_path) as base:
         yield base
-
-
-def _hold_at_crisis_centre(base: str) -> str:
-    with httpx.Client(base_url=base) as api:
-        token = api.post(
-            "/api/v1/auth/token",
-            json={"username": "counsellor", "password": "counsellor-demo-2026"},
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        listed = api.get("/api/v1/facilities", headers=headers).json()
-        facility = next(f for f in listed if f["name"] == CRISIS_CENTRE)
-        body = {
-            "family": {"adults": [{"age": 36, "sex": "female"}], "children": []},
-            "facility_id": facility["id"],
-        }
-        held = api.post("/api/v1/holds", json=body, headers=headers)
-        assert held.status_code == 201, held.text
-        hold_id: str = held.json()["hold_id"]
-        return hold_id
 
 
 def _hold_state(base: str, hold_id: str) -> str:
@@ -63,7 +49,7 @@ def _ask(page: Any, name: str, born: str, reference: str) -> Any:
 
 
 def test_consent_at_arrival_then_inquiry_then_notice(browser: Any, server: str) -> None:
-    hold_id = _hold_at_crisis_centre(server)
+    hold_id = hold_through_api(server)
     with new_page(browser) as staff:
         login(staff, server, "house-staff")
         staff.goto(f"{server}/staff/holds")
@@ -120,7 +106,7 @@ def test_consent_at_arrival_then_inquiry_then_notice(browser: Any, server: str) 
 
 
 def test_inbox_shows_each_role_its_own_notifications(browser: Any, server: str) -> None:
-    hold_id = _hold_at_crisis_centre(server)
+    hold_id = hold_through_api(server)
     with new_page(browser) as staff:
         login(staff, server, "house-staff")
         staff.goto(f"{server}/inbox")
