@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -146,7 +147,11 @@ def test_the_rate_limit_is_per_officer_and_refusals_are_audited(
         assert _ask(desk.client, first, ANNA, f"R-{i}").status_code == 201
     refused = _ask(desk.client, first, ANNA, "R-over")
     assert refused.status_code == 429
-    assert f"at most {limit} inquiries per hour" in refused.json()["error"]["message"]
+    message = refused.json()["error"]["message"]
+    assert f"at most {limit} inquiries per hour" in message
+    # the time she may ask again, on the broker's clock (Europe/Budapest), not in UTC
+    again = (clock() + timedelta(hours=1)).astimezone(ZoneInfo(settings.time_zone))
+    assert message.endswith(f"possible at {again:%H:%M}") and "UTC" not in message
     # every inquiry was asked at this test clock's moment: the oldest frees up in an hour
     assert refused.headers["retry-after"] == "3600"
     assert _ask(desk.client, second, ANNA, "S-1").status_code == 201

@@ -38,7 +38,7 @@ from broker.domain.identity import (
 )
 from broker.domain.states import Audience, Event
 from broker.errors import InvalidInput, NotFound, PermissionDenied, RateLimited
-from broker.i18n import N_, gettext, ngettext
+from broker.i18n import N_, gettext, local_time, ngettext
 from broker.services.audit import audit_record
 from broker.services.context import ServiceContext
 from broker.services.notifications import notify
@@ -146,11 +146,11 @@ def _ensure_within_rate(
         raise RateLimited(
             ngettext(
                 "at most {count} inquiry per hour per officer account; "
-                "the next one is possible at {time} UTC",
+                "the next one is possible at {time}",
                 "at most {count} inquiries per hour per officer account; "
-                "the next one is possible at {time} UTC",
+                "the next one is possible at {time}",
                 per_hour,
-            ).format(count=per_hour, time=f"{free_at:%H:%M}"),
+            ).format(count=per_hour, time=local_time(free_at)),
             retry_after_seconds=max(1, math.ceil((free_at - now).total_seconds())),
         )
 
