@@ -4,22 +4,42 @@ charts."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broker.db.engine import make_engine, open_session, unit_of_work
-from broker.db.models import DailyStatistic, DailyUnmet, UnmetCase, User
+from broker.db.models import (
+    DailyStatistic,
+    DailyUnmet,
+    Facility,
+    Hold,
+    Operator,
+    Placement,
+    UnmetCase,
+    User,
+)
 from broker.domain.charts import bar_chart, line_chart
-from broker.domain.statistics import suppressed, unmet_case_key
+from broker.domain.statistics import (
+    DayCounts,
+    OccupancyCell,
+    complete_occupancy,
+    occupancy_share,
+    suppressed,
+    unmet_case_key,
+    with_aggregates,
+)
 from broker.services.statistics import (
     dashboard_series,
+    dashboard_until,
     statistics_snapshot,
     unmet_case_record,
 )
@@ -258,12 +278,17 @@ def test_snapshot_counts_placements_made_through_the_api(
     _place(desk, secret)
 
     summary = _snapshot(engine, settings, DAY)
-    assert summary == {"statistics_rows": 2, "unmet_cases": 0}
+    # two cells, two regions, two kinds and the country
+    assert summary == {"statistics_rows": 7, "unmet_cases": 0}
     day_one = _statistics(engine, DAY)
     # 10 units in Baranya's crisis centres, 5 occupied, 5 arrivals: all shown
     assert day_one[("Baranya", "crisis_centre")] == (10, 5, 5)
     # 3 units, 1 occupied, 1 arrival: every count from 1 to 4 is suppressed
     assert day_one[("Pest", "secret_shelter")] == (None, None, None)
+    # the aggregates, each from all its units and suppressed on its own counts
+    assert day_one[("Baranya", "")] == day_one[("", "crisis_centre")] == (10, 5, 5)
+    assert day_one[("Pest", "")] == day_one[("", "secret_shelter")] == (None, None, None)
+    assert day_one[("", "")] == (13, 6, 6)
 
     # Day two: one family leaves, nobody arrives.
     clock.advance(days=1)
@@ -274,11 +299,14 @@ def test_snapshot_counts_placements_made_through_the_api(
     )
     assert departed.status_code == 200, departed.text
     _snapshot(engine, settings, DAY + timedelta(days=1))
-    assert _statistics(engine, DAY + timedelta(days=1))[("Baranya", "crisis_centre")] == (
+    day_two = _statistics(engine, DAY + timedelta(days=1))
+    assert day_two[("Baranya", "crisis_centre")] == (
         10,
         None,  # 4 occupied: suppressed
         0,  # zero is shown
     )
+    # the country's 5 occupied units are its own count, shown
+    assert day_two[("", "")] == (13, 5, 0)
 
     # Re-running an earlier day later gives that day's figures, not today's, and replaces
     # its rows rather than adding to them.
@@ -287,7 +315,7 @@ def test_snapshot_counts_placements_made_through_the_api(
     assert _statistics(engine, DAY) == day_one
     with unit_of_work(engine, write=False) as session:
         rows = session.exec(select(DailyStatistic).where(col(DailyStatistic.day) == DAY)).all()
-        assert len(rows) == 2
+        assert len(rows) == 7
         unmet_rows = session.exec(select(DailyUnmet)).all()
         assert len(unmet_rows) == 2
 
@@ -303,7 +331,15 @@ def test_snapshot_leaves_out_facilities_registered_after_the_day(
     _snapshot(engine, settings, DAY - timedelta(days=1))
     assert _statistics(engine, DAY - timedelta(days=1)) == {}
     _snapshot(engine, settings, DAY)
-    assert _statistics(engine, DAY) == {("Baranya", "crisis_centre"): (5, 0, 0)}
+    assert _statistics(engine, DAY) == {
+        (region, kind): (5, 0, 0)
+        for region, kind in (
+            ("Baranya", "crisis_centre"),
+            ("Baranya", ""),
+            ("", "crisis_centre"),
+            ("", ""),
+        )
+    }
 
 
 def test_suppression_keeps_zero_and_large_counts() -> None:
@@ -318,9 +354,12 @@ def _add(session: Session, *rows: Any) -> None:
         session.add(row)
 
 
-def test_dashboard_series_skips_suppressed_cells_and_weeks(
+def test_snapshots_written_before_the_aggregates_show_only_complete_figures(
     engine: Engine, settings: Settings
 ) -> None:
+    """Days written as cells alone (before the aggregate rows): a region, kind or the
+    country gets a figure only where all its cells were shown, never a share of the cells
+    that happened to be large."""
     monday = date(2026, 11, 2)
     with unit_of_work(engine) as session:
         _add(
@@ -348,6 +387,21 @@ def test_dashboard_series_skips_suppressed_cells_and_weeks(
                 units_total=10,
                 units_occupied=None,
             ),
+            # a day on which every cell was shown
+            DailyStatistic(
+                day=monday + timedelta(days=2),
+                region="Baranya",
+                kind="crisis_centre",
+                units_total=10,
+                units_occupied=5,
+            ),
+            DailyStatistic(
+                day=monday + timedelta(days=2),
+                region="Pest",
+                kind="secret_shelter",
+                units_total=20,
+                units_occupied=15,
+            ),
             # week of 2 Nov: 2 + 1 = 3 cases (suppressed); week of 9 Nov: 7; week of 16 Nov: 0
             DailyUnmet(day=monday, cases=2),
             DailyUnmet(day=monday + timedelta(days=3), cases=1),
@@ -360,19 +414,194 @@ def test_dashboard_series_skips_suppressed_cells_and_weeks(
             session=session, since=monday, until=monday + timedelta(days=15), min_count=5
         )
     assert len(data.days) == 16
-    assert data.by_region["Baranya"][0] == (monday, 0.5)
-    assert data.by_region["Pest"][0] == (monday, 0.75)
-    assert data.by_region["Pest"][1] == (monday + timedelta(days=1), None)
-    assert data.by_kind["crisis_centre"][0] == (monday, 0.5)
-    assert data.by_kind["secret_shelter"][0] == (monday, 0.75)
-    assert data.national[0] == (monday, 20 / 30)
-    assert data.national[2] == (monday + timedelta(days=2), None)
+    # Monday: each aggregate has a suppressed cell (the old pooling read 50 %, 75 %, 67 %)
+    for points in (*data.by_region.values(), *data.by_kind.values(), data.national):
+        assert points[0] == (monday, None)
+        assert points[1] == (monday + timedelta(days=1), None)
+    third = monday + timedelta(days=2)
+    assert data.by_region["Baranya"][2] == (third, 0.5)
+    assert data.by_region["Pest"][2] == (third, 0.75)
+    assert data.by_kind["crisis_centre"][2] == (third, 0.5)
+    assert data.by_kind["secret_shelter"][2] == (third, 0.75)
+    assert data.national[2] == (third, 20 / 30)
+    assert data.national[3] == (monday + timedelta(days=3), None)
+    assert data.counted_regions == {"Baranya", "Pest"}
     assert data.unmet_weeks == [
         (monday, None),
         (monday + timedelta(days=7), 7),
         (monday + timedelta(days=14), 0),
     ]
     assert data.has_figures
+
+
+# The demo as the issue found it: many small region-and-kind cells (4 units each, below the
+# minimum of 5) and one of 5 units, all 5 occupied; 10 of 124 units occupied in the country.
+# Nógrád has 3 units in all; Heves, a region of the rules, has no facility.
+SMALL_REGIONS = (
+    "Budapest",
+    "Baranya",
+    "Bács-Kiskun",
+    "Pest",
+    "Vas",
+    "Zala",
+    "Fejér",
+    "Somogy",
+    "Tolna",
+    "Veszprém",
+)
+KINDS = ("crisis_centre", "halfway_house", "secret_shelter")
+OCCUPIED = {
+    ("Bács-Kiskun", "crisis_centre"): 5,
+    ("Baranya", "crisis_centre"): 1,
+    ("Baranya", "halfway_house"): 1,
+    ("Pest", "secret_shelter"): 1,
+    ("Vas", "halfway_house"): 1,
+    ("Zala", "secret_shelter"): 1,
+}
+
+
+def _units(region: str, kind: str) -> int:
+    if region == "Nógrád":
+        return 3
+    return 5 if (region, kind) == ("Bács-Kiskun", "crisis_centre") else 4
+
+
+def _demo_like_network(session: Session, day: date) -> None:
+    """Facilities, each a region and kind of its own, and stays begun on ``day``, written
+    as rows (the API would take far longer for a hundred units)."""
+    at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=8)
+    operator = Operator(name="Test operator", created_at=at - timedelta(days=30))
+    session.add(operator)
+    session.flush()
+    cells = [(region, kind) for region in SMALL_REGIONS for kind in KINDS]
+    for number, (region, kind) in enumerate([*cells, ("Nógrád", "crisis_centre")]):
+        units = _units(region, kind)
+        facility = Facility(
+            name=f"{region} {kind}",
+            kind=kind,
+            operator_id=operator.id or 0,
+            region=region,
+            total_units=units,
+            total_beds=units * 3,
+            meeting_point="At the station.",
+            created_at=at - timedelta(days=30),
+            updated_at=at - timedelta(days=30),
+        )
+        session.add(facility)
+        session.flush()
+        for stay in range(OCCUPIED.get((region, kind), 0)):
+            key = f"{number:02d}{stay:02d}" + "0" * 28
+            session.add(
+                Hold(
+                    id=key,
+                    facility_id=facility.id or 0,
+                    state="confirmed",
+                    beds=1,
+                    request=family(),
+                    created_at=at,
+                    expires_at=at + timedelta(hours=1),
+                    closed_at=at,
+                )
+            )
+            session.flush()
+            session.add(
+                Placement(
+                    id=key,
+                    case_id=key,
+                    case_code=f"T{number:02d}{stay:02d}",
+                    facility_id=facility.id or 0,
+                    hold_id=key,
+                    request=family(),
+                    beds=1,
+                    state="active",
+                    started_at=at,
+                    limit_at=at + timedelta(days=56),
+                )
+            )
+
+
+def test_aggregates_count_every_unit_not_the_cells_that_survived(
+    engine: Engine, settings: Settings
+) -> None:
+    with unit_of_work(engine) as session:
+        _demo_like_network(session, DAY)
+    # 31 cells, 11 regions, 3 kinds and the country
+    assert _snapshot(engine, settings, DAY)["statistics_rows"] == 31 + 11 + 3 + 1
+    rows = _statistics(engine, DAY)
+    # the one cell that survives suppression: 5 of 5
+    assert rows[("Bács-Kiskun", "crisis_centre")] == (5, 5, 5)
+    assert rows[("Baranya", "crisis_centre")] == (None, None, None)
+    assert rows[("", "")] == (124, 10, 10)
+    assert rows[("", "crisis_centre")] == (44, 6, 6)
+    assert rows[("", "halfway_house")] == (40, None, None)  # 2 occupied
+    assert rows[("Bács-Kiskun", "")] == (13, 5, 5)
+    assert rows[("Budapest", "")] == (12, 0, 0)
+    assert rows[("Nógrád", "")] == (None, 0, 0)  # 3 units
+    assert not any(region == "Heves" for region, _ in rows)
+
+    with unit_of_work(engine, write=False) as session:
+        data = dashboard_series(session=session, since=DAY, until=DAY, min_count=5)
+    assert data.national == [(DAY, 10 / 124)]  # the old pooling read 5 / 5
+    assert data.by_kind == {
+        "crisis_centre": [(DAY, 6 / 44)],
+        "halfway_house": [(DAY, None)],
+        "secret_shelter": [(DAY, None)],
+    }
+    assert data.by_region["Bács-Kiskun"] == [(DAY, 5 / 13)]
+    assert data.by_region["Budapest"] == [(DAY, 0.0)]
+    for region in ("Baranya", "Pest", "Vas", "Zala", "Nógrád"):
+        assert data.by_region[region] == [(DAY, None)], region
+    assert data.counted_regions == {*SMALL_REGIONS, "Nógrád"}
+
+
+def test_dashboard_ends_at_the_latest_day_with_figures(engine: Engine) -> None:
+    def until(*days: date) -> date:
+        with unit_of_work(engine) as session:
+            session.execute(sa.delete(DailyStatistic))
+            session.execute(sa.delete(DailyUnmet))
+            for day in days:
+                session.add(DailyUnmet(day=day, cases=0))
+        with unit_of_work(engine, write=False) as session:
+            return dashboard_until(session=session, today=DAY)
+
+    yesterday = DAY - timedelta(days=1)
+    assert until() == yesterday
+    assert until(DAY - timedelta(days=3)) == yesterday, "a missing night shows as a gap"
+    assert until(yesterday, DAY) == DAY, "taken today by hand: today is shown"
+    assert until(DAY + timedelta(days=2)) == yesterday, "never a day still to come"
+    with unit_of_work(engine) as session:
+        session.add(
+            DailyStatistic(day=DAY, region="Pest", kind="", units_total=None, units_occupied=0)
+        )
+    with unit_of_work(engine, write=False) as session:
+        assert dashboard_until(session=session, today=DAY) == DAY
+
+
+def test_aggregates_are_summed_before_suppression() -> None:
+    cells = {
+        ("Pest", "crisis_centre"): DayCounts(4, 1, 0),
+        ("Pest", "secret_shelter"): DayCounts(3, 3, 1),
+        ("Vas", "crisis_centre"): DayCounts(5, 5, 2),
+    }
+    figures = with_aggregates(cells)
+    assert figures[("Pest", "")] == DayCounts(7, 4, 1)
+    assert figures[("", "crisis_centre")] == DayCounts(9, 6, 2)
+    assert figures[("", "")] == DayCounts(12, 9, 3)
+    assert len(figures) == 3 + 2 + 2 + 1
+    assert with_aggregates({}) == {}
+
+    def cell(total: int | None, occupied: int | None) -> OccupancyCell:
+        return OccupancyCell(
+            day=DAY, region="Pest", kind="", units_total=total, units_occupied=occupied
+        )
+
+    assert occupancy_share(cell(10, 5)) == 0.5
+    assert occupancy_share(cell(10, None)) is None
+    assert occupancy_share(cell(None, 0)) is None
+    assert occupancy_share(cell(0, 0)) is None
+    assert complete_occupancy([cell(10, 5), cell(10, 0)]) == 0.25
+    assert complete_occupancy([cell(10, 5), cell(None, 0)]) is None
+    assert complete_occupancy([]) is None
 
 
 def test_dashboard_page_for_counsellor_and_admin(
@@ -407,6 +636,38 @@ def test_dashboard_page_for_counsellor_and_admin(
     client.cookies.clear()
     use_page_session(client, token)
     assert client.get("/dashboard").status_code == 403
+
+
+def test_dashboard_page_shows_the_countrys_share_and_names_only_counted_regions(
+    client: TestClient[Any], accounts: Accounts, engine: Engine, settings: Settings
+) -> None:
+    with unit_of_work(engine) as session:
+        _demo_like_network(session, DAY)
+    _snapshot(engine, settings, DAY)  # taken by hand during the test clock's day
+    token = accounts.headers("dash-counsellor", "counsellor")["Authorization"]
+    use_page_session(client, token.removeprefix("Bearer "))
+    page = client.get("/dashboard?days=7")
+    assert page.status_code == 200, page.text
+    # the range ends today, the day the figures were taken, and says they are not final
+    assert page.text.count(f'<time datetime="{DAY.isoformat()}">') >= 2
+    assert 'id="partial-day"' in page.text
+    # the kind table's row for today: all kinds 10 of 124 units, crisis centres 6 of 44,
+    # the other two kinds suppressed
+    row = re.search(
+        rf'<tr><th scope="row"><time datetime="{DAY.isoformat()}">[^<]*</time></th>(.*?)</tr>',
+        page.text,
+    )
+    assert row is not None
+    assert re.findall(r'<td class="num">([^<]*)</td>', row.group(1)) == ["8%", "14%", "-", "-"]
+    hint = re.search(r'<p class="hint" id="regions-without-figures">([^<]*)</p>', page.text)
+    assert hint is not None
+    for region in ("Baranya", "Pest", "Vas", "Zala", "Nógrád"):
+        assert region in hint.group(1), region
+    for region in ("Heves", "Budapest", "Bács-Kiskun"):
+        assert region not in hint.group(1), region
+    # a region without any facility is left out of the table as well
+    regions = re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">', page.text)
+    assert sorted(regions) == sorted([*SMALL_REGIONS, "Nógrád"])
 
 
 # --- charts -------------------------------------------------------------------------------
@@ -466,3 +727,40 @@ def test_bar_chart_marks_suppressed_bars_without_a_number() -> None:
     # many weeks: labels thin out rather than overlap
     many = bar_chart([(f"w{i}", i) for i in range(53)], title="A year", y_label="cases")
     assert len([t for t in ET.fromstring(many).iter("text") if (t.text or "").startswith("w")]) < 53
+
+
+def test_no_small_cell_can_be_worked_out_from_a_shown_total() -> None:
+    """Region A's secret shelter has 3 units (suppressed); without more suppression, A's
+    total of 13 minus its crisis centre's 10 would give it away. The cells hidden besides it
+    leave every region and kind line with none or at least two hidden cells, and the totals
+    themselves are all shown (none is small)."""
+    from broker.domain.statistics import ALL, shown_counts, with_aggregates
+
+    cells = {
+        ("A", "crisis_centre"): 10,
+        ("A", "secret_shelter"): 3,
+        ("B", "crisis_centre"): 8,
+        ("B", "secret_shelter"): 6,
+        ("C", "crisis_centre"): 12,
+    }
+    counts = {
+        key: value.units_total
+        for key, value in with_aggregates(
+            {key: DayCounts(units, 0, 0) for key, units in cells.items()}
+        ).items()
+    }
+    shown = shown_counts(counts, 5)
+    assert shown[("A", "secret_shelter")] is None
+    assert all(shown[key] == counts[key] for key in counts if ALL in key)
+    for total in {(r, ALL) for r, _ in cells} | {(ALL, k) for _, k in cells}:
+        members = [key for key in cells if total[0] in (key[0], ALL) and total[1] in (key[1], ALL)]
+        hidden = [key for key in members if shown[key] is None]
+        assert len(hidden) != 1, (total, hidden)
+    # C's crisis centre is the only cell of its region: hiding it would not help, since
+    # C's total shows it anyway; it stays shown
+    assert shown[("C", "crisis_centre")] == 12
+    # and a count that needs no protection is never hidden
+    assert shown_counts({("A", "crisis_centre"): 10, ("A", ALL): 10}, 5) == {
+        ("A", "crisis_centre"): 10,
+        ("A", ALL): 10,
+    }

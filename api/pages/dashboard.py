@@ -1,13 +1,14 @@
 """The statistics dashboard page: occupancy by kind and by region, unmet requests per week.
 
 It shows the daily snapshots only (``broker.services.statistics``), never live rows, so
-every number on it has passed small-count suppression. The charts are inline SVG drawn on
+every number on it has passed small-count suppression. The days end at yesterday, or at
+today when the figures were taken today already. The charts are inline SVG drawn on
 the server; each has a table of the same numbers under it.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Annotated, Any
 
 from babel.dates import format_date, format_skeleton
@@ -44,15 +45,16 @@ def dashboard_page(
     now: Now,
     days: Annotated[int, QueryParameter(ge=1, le=MAX_DAYS)] = DEFAULT_DAYS,
 ) -> Template:
-    # The newest snapshot is yesterday's: today's is taken after midnight.
-    until = now.date() - timedelta(days=1)
+    today = now.astimezone(UTC).date()
+    until = statistics.dashboard_until(session=db, today=today)
     data = statistics.dashboard_series(
         session=db,
         since=until - timedelta(days=days - 1),
         until=until,
         min_count=broker.settings.stats_min_count,
     )
-    return Template("dashboard.html", context=_dashboard_page(data, broker, actor, days))
+    context = _dashboard_page(data, broker, actor, days)
+    return Template("dashboard.html", context={**context, "partial_day": until >= today})
 
 
 def _percent(value: float | None) -> str:
@@ -86,7 +88,13 @@ def _dashboard_page(data: DashboardData, broker: Broker, actor: Actor, days: int
         | {kind: points for kind, points in data.by_kind.items() if kind not in labels}
     )
     empty: SeriesPoints = [(day, None) for day in data.days]
-    regions = [*broker.rules.regions, *sorted(set(data.by_region) - set(broker.rules.regions))]
+    # Only regions that had units: one without any facility has no figure to hide, and
+    # naming it among those "below the minimum" would say it had some.
+    counted = data.counted_regions
+    regions = [
+        *(region for region in broker.rules.regions if region in counted),
+        *sorted(counted - set(broker.rules.regions)),
+    ]
     region_rows = []
     for region in regions:
         points = data.by_region.get(region, empty)

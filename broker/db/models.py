@@ -475,8 +475,8 @@ class UnmetCase(SQLModel, table=True):
 
 
 class DailyStatistic(SQLModel, table=True):
-    """One day's figures for one region and kind; counts from 1 to the minimum are stored as
-    NULL (suppressed), so no figure can point at one family."""
+    """One day's figures for a region and kind, "" for all regions (kinds); counts from 1 to
+    the minimum are stored as NULL (suppressed), so no figure can point at one family."""
 
     __tablename__ = "daily_statistics"
     __table_args__ = (sa.UniqueConstraint("day", "region", "kind", name="uq_daily_statistics"),)

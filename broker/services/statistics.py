@@ -1,15 +1,15 @@
 """Statistics: unmet cases as they happen, the daily snapshot, and the dashboard's series.
 
-Only aggregates leave this module: a day's figures per region and kind with small counts
-suppressed (``broker.domain.statistics``), and a national count of cases that found no
-place. An unmet case is stored under a keyed hash of counsellor, day, family composition
-and risk, never with anything that names a person.
+Only aggregates leave this module: a day's figures per region and kind, per region, per
+kind and for the country, each with small counts suppressed (``broker.domain.statistics``),
+and a national count of cases that found no place. An unmet case is stored under a keyed
+hash of counsellor, day, family composition and risk, never with anything that names a
+person.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,17 +20,20 @@ from sqlmodel import Session, col, select
 
 from broker.db.models import DailyStatistic, DailyUnmet, Facility, Placement, UnmetCase
 from broker.domain.statistics import (
+    ALL,
+    DayCounts,
     OccupancyCell,
-    occupancy_cell,
-    pooled_occupancy,
+    complete_occupancy,
+    occupancy_share,
+    shown_counts,
     suppressed,
     unmet_case_key,
     week_start,
     weekly_totals,
+    with_aggregates,
 )
 
 SeriesPoints = list[tuple[date, float | None]]
-NATIONAL = "all regions"
 
 
 def _utc_day(moment: datetime) -> date:
@@ -118,7 +121,10 @@ def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[
 
     Per region and kind of the registry: units in total, units occupied at the end of the
     day (placements started before midnight and not ended by then) and placements started
-    during the day (arrivals, transfers included), each suppressed below ``min_count``.
+    during the day (arrivals, transfers included). The same counts per region over all
+    kinds (kind ``ALL``), per kind over all regions (region ``ALL``) and for the country
+    (both ``ALL``), summed from every cell. Each count is suppressed below ``min_count``
+    on its own row.
     Nationally: the unmet cases of the day that were not met by the time of the snapshot.
     A case on the waiting list may still be met (a place found) for up to
     ``UNMET_SETTLE_DAYS``, so the unmet figures of that many earlier days, where written,
@@ -146,29 +152,34 @@ def statistics_snapshot(*, session: Session, day: date, min_count: int) -> dict[
     session.execute(sa.delete(DailyStatistic).where(col(DailyStatistic.day) == day))
     session.execute(sa.delete(DailyUnmet).where(col(DailyUnmet.day) == day))
     session.flush()
-    for region, kind, units_total in totals:
-        cell = occupancy_cell(
-            day=day,
-            region=region,
-            kind=kind,
-            units_total=int(units_total or 0),
-            units_occupied=occupied.get((region, kind), 0),
-            min_count=min_count,
-        )
+    figures = with_aggregates(
+        {
+            (region, kind): DayCounts(
+                units_total=int(units_total or 0),
+                units_occupied=occupied.get((region, kind), 0),
+                placements_started=started.get((region, kind), 0),
+            )
+            for region, kind, units_total in totals
+        }
+    )
+    totals_shown = shown_counts({k: c.units_total for k, c in figures.items()}, min_count)
+    occupied_shown = shown_counts({k: c.units_occupied for k, c in figures.items()}, min_count)
+    started_shown = shown_counts({k: c.placements_started for k, c in figures.items()}, min_count)
+    for region, kind in figures:
         session.add(
             DailyStatistic(
                 day=day,
                 region=region,
                 kind=kind,
-                units_total=cell.units_total,
-                units_occupied=cell.units_occupied,
-                placements_started=suppressed(started.get((region, kind), 0), min_count),
+                units_total=totals_shown[(region, kind)],
+                units_occupied=occupied_shown[(region, kind)],
+                placements_started=started_shown[(region, kind)],
             )
         )
     session.add(DailyUnmet(day=day, cases=int(unmet)))
     session.flush()
     _unmet_recount(session, since=day - timedelta(days=UNMET_SETTLE_DAYS), until=day)
-    return {"statistics_rows": len(totals), "unmet_cases": int(unmet)}
+    return {"statistics_rows": len(figures), "unmet_cases": int(unmet)}
 
 
 def _unmet_count(session: Session, day: date) -> int:
@@ -220,8 +231,10 @@ class DashboardData:
     """What the dashboard shows for the days ``since`` to ``until`` (both included).
 
     Occupancy is a share of units (0 to 1) per day, None where no figure may be shown (no
-    snapshot, or only suppressed cells). Unmet cases are per ISO week (its Monday), None
-    where the week's count is suppressed; weeks without any snapshot are left out.
+    snapshot, or the figure's own count suppressed). ``counted_regions`` are the regions that
+    had units on some day of the range, shown or not. Unmet cases are per ISO week (its
+    Monday), None where the week's count is suppressed; weeks without any snapshot are left
+    out.
     """
 
     since: date
@@ -230,12 +243,25 @@ class DashboardData:
     by_kind: dict[str, SeriesPoints]
     by_region: dict[str, SeriesPoints]
     national: SeriesPoints
+    counted_regions: frozenset[str]
     unmet_weeks: list[tuple[date, int | None]]
     min_count: int
 
     @property
     def has_figures(self) -> bool:
         return any(value is not None for _, value in self.national) or bool(self.unmet_weeks)
+
+
+def dashboard_until(*, session: Session, today: date) -> date:
+    """The last day the dashboard shows: yesterday (the nightly run's day), or a later day
+    up to today when figures were written for it (the job run by hand during the day)."""
+    latest = [
+        session.execute(sa.select(sa.func.max(col(table.day))).where(col(table.day) <= today))
+        .scalars()
+        .one()
+        for table in (DailyStatistic, DailyUnmet)
+    ]
+    return max([today - timedelta(days=1), *(day for day in latest if day is not None)])
 
 
 def dashboard_series(
@@ -247,16 +273,18 @@ def dashboard_series(
             col(DailyStatistic.day) >= since, col(DailyStatistic.day) <= until
         )
     ).all()
-    cells = [
-        OccupancyCell(
-            day=row.day,
-            region=row.region,
-            kind=row.kind,
-            units_total=row.units_total,
-            units_occupied=row.units_occupied,
-        )
-        for row in rows
-    ]
+    figures = _occupancy_figures(
+        [
+            OccupancyCell(
+                day=row.day,
+                region=row.region,
+                kind=row.kind,
+                units_total=row.units_total,
+                units_occupied=row.units_occupied,
+            )
+            for row in rows
+        ]
+    )
     # Whole weeks: the first week of the range is counted from its Monday.
     unmet_rows = session.exec(
         select(DailyUnmet).where(
@@ -264,27 +292,47 @@ def dashboard_series(
         )
     ).all()
     weeks = weekly_totals({row.day: row.cases for row in unmet_rows})
+
+    def series(region: str, kind: str) -> SeriesPoints:
+        return [(day, figures.get((day, region, kind))) for day in days]
+
+    kinds = sorted({kind for _, region, kind in figures if region == ALL and kind != ALL})
+    regions = sorted({region for _, region, kind in figures if kind == ALL and region != ALL})
     return DashboardData(
         since=since,
         until=until,
         days=days,
-        by_kind=_series(cells, days, lambda cell: cell.kind),
-        by_region=_series(cells, days, lambda cell: cell.region),
-        national=_series(cells, days, lambda cell: NATIONAL).get(
-            NATIONAL, [(day, None) for day in days]
+        by_kind={kind: series(ALL, kind) for kind in kinds},
+        by_region={region: series(region, ALL) for region in regions},
+        national=series(ALL, ALL),
+        # a suppressed total is 1 to min_count - 1 units: there were units
+        counted_regions=frozenset(
+            row.region for row in rows if row.region != ALL and row.units_total != 0
         ),
         unmet_weeks=[(week, suppressed(count, min_count)) for week, count in weeks.items()],
         min_count=min_count,
     )
 
 
-def _series(
-    cells: list[OccupancyCell], days: list[date], group_of: Callable[[OccupancyCell], str]
-) -> dict[str, SeriesPoints]:
-    grouped: dict[str, dict[date, list[OccupancyCell]]] = defaultdict(lambda: defaultdict(list))
+def _occupancy_figures(
+    cells: list[OccupancyCell],
+) -> dict[tuple[date, str, str], float | None]:
+    """Occupied share per (day, region, kind) for each region (kind ``ALL``), each kind
+    (region ``ALL``) and the country (both ``ALL``).
+
+    A day written with its aggregate rows reads them as they are. A day written before
+    those rows existed (cells only) gets an aggregate only where every cell of it was shown,
+    so that the cells add up to the true figure; otherwise none.
+    """
+    complete_days = {cell.day for cell in cells if cell.region == ALL and cell.kind == ALL}
+    figures: dict[tuple[date, str, str], float | None] = {}
+    older: dict[tuple[date, str, str], list[OccupancyCell]] = defaultdict(list)
     for cell in cells:
-        grouped[group_of(cell)][cell.day].append(cell)
-    return {
-        name: [(day, pooled_occupancy(by_day.get(day, []))) for day in days]
-        for name, by_day in sorted(grouped.items())
-    }
+        if cell.day in complete_days:
+            if ALL in (cell.region, cell.kind):
+                figures[(cell.day, cell.region, cell.kind)] = occupancy_share(cell)
+        else:
+            for region, kind in ((cell.region, ALL), (ALL, cell.kind), (ALL, ALL)):
+                older[(cell.day, region, kind)].append(cell)
+    figures.update({key: complete_occupancy(group) for key, group in older.items()})
+    return figures
