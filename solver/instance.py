@@ -8,6 +8,7 @@ ranking and plan made with it applies the same ones.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,11 +136,17 @@ class Geography:
     def distance_km(self, a: str, b: str) -> float:
         if a == b:
             return 0.0
-        (lat1, lon1), (lat2, lon2) = self.points[a], self.points[b]
-        p1, p2 = math.radians(lat1), math.radians(lat2)
-        dp, dl = p2 - p1, math.radians(lon2 - lon1)
-        h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-        return 2 * 6371.0 * math.asin(math.sqrt(h))
+        return _great_circle_km(self.points[a], self.points[b])
+
+
+# A country has a few dozen regions, so every distance asked for is one of a few hundred.
+@functools.lru_cache(maxsize=4096)
+def _great_circle_km(one: tuple[float, float], other: tuple[float, float]) -> float:
+    (lat1, lon1), (lat2, lon2) = one, other
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,9 +188,11 @@ def rank(
     *,
     now: datetime,
     limit: int = 10,
+    near_misses: bool = True,
 ) -> Ranking:
     """Feasible facilities for ``request``, best ``limit`` first, and why the rest are out.
-    ``now`` judges how fresh each capacity report is."""
+    ``now`` judges how fresh each capacity report is. ``near_misses=False`` leaves the
+    near misses and stale fits out (a caller that only places, like the simulator)."""
     view = prepare(request, network)
     candidates = list(facilities)
     arrays = FacilityArrays(candidates, network)
@@ -219,7 +221,7 @@ def rank(
     )
     found = (
         alternatives(view, arrays, network, lambda facility: judged(facility)[0], now)
-        if len(scored) < WHEN_FEWER_THAN
+        if near_misses and len(scored) < WHEN_FEWER_THAN
         else Alternatives()
     )
     return Ranking(
