@@ -2,7 +2,10 @@
 
     broker db upgrade
     broker db check                           (exit 1 naming each broken invariant)
-    broker demo
+    broker demo [--if-empty] [--history DAYS]   (DAYS of simulated past: stays, unmet cases,
+                                              daily statistics)
+    broker simulate [--days N] [--seeds K] [--network demo|synthetic:N] [--policies P,...]
+                    [--out DIR]                (the policy simulator; see broker.simulation)
     broker seed-synthetic --facilities N --seed S
     broker users create --username U --role R [--facility ID ...] --password-stdin
     broker users mfa enable --username U [--replace]   (prints the otpauth:// URI and the
@@ -81,13 +84,24 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             print("the database already holds a network; demo not loaded again")
             _print_logins(demo_logins(settings.data_dir / "demo_network.toml"))
             return 0
+        context = ServiceContext.from_settings(settings)
+        now = _now()
         summary = load_demo(
             session=session,
-            context=ServiceContext.from_settings(settings),
+            context=context,
             path=settings.data_dir / "demo_network.toml",
-            now=_now(),
+            now=now,
         )
+        history = None
+        if args.history:
+            from broker.simulation.history import demo_history_write
+
+            history = demo_history_write(
+                session=session, context=context, days=args.history, now=now
+            )
     print(f"demo network loaded: {summary.facilities} facilities, {summary.beds} beds")
+    if history is not None:
+        print(f"simulated past written: {history}")
     _print_logins(summary.logins)
     return 0
 
@@ -344,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load the fictional demo network and demo accounts")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if facilities exist")
+    demo.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="DAYS",
+        help="also write DAYS simulated past days (stays, unmet cases, daily statistics)",
+    )
     demo.set_defaults(run=cmd_demo)
 
     synthetic = commands.add_parser("seed-synthetic", help="load a large synthetic network")
@@ -411,6 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("scheduler", help="run the scheduled jobs alone").set_defaults(
         run=cmd_scheduler
     )
+
+    from broker.simulation.command import add_simulate_command
+
+    add_simulate_command(commands)
 
     serve = commands.add_parser("serve", help="serve the API and pages")
     serve.add_argument("--host")

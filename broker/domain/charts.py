@@ -279,3 +279,114 @@ def bar_chart(
     )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _axis_range(lowest: float, highest: float) -> tuple[float, float, float]:
+    """A round axis from ``lowest`` to ``highest`` (either may be negative) and its tick
+    step (1, 2, 2.5 or 5 times 10^n, so shares get steps of 0.1 or 0.25)."""
+    span = highest - lowest
+    if span <= 0:
+        span = abs(highest) or 1.0
+    raw_step = span / 4
+    magnitude = 10 ** math.floor(math.log10(raw_step))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw_step)
+    low = math.floor(lowest / step + 1e-9) * step
+    high = math.ceil(highest / step - 1e-9) * step
+    return low, max(high, low + step), step
+
+
+def interval_chart(
+    bars: Sequence[tuple[str, float | None, float | None, float | None]],
+    *,
+    title: str,
+    x_label: str,
+    value_text: Callable[[float], str] = _num,
+    tick_text: Callable[[float], str] | None = None,
+    heading: str | None = None,
+    width: int = 720,
+    no_figures: str = NO_FIGURES,
+) -> str:
+    """Means as horizontal bars, each ``(label, mean, low, high)`` with its interval drawn
+    as a whisker from ``low`` to ``high`` (None for either: the bar alone; a None mean: no
+    bar). Labels sit left of the bars, so long names stay whole. ``value_text`` words the
+    figure beside each bar and ``tick_text`` the axis (by default the same), in the reader's
+    language. Values may be negative: the axis always holds zero. ``title`` names the chart
+    for assistive technology; ``heading``, when given, is the shorter text drawn on it."""
+    tick_text = tick_text or value_text
+    row, top, bottom, right = 30, 30, 44, 90
+    longest = max((len(bar[0]) for bar in bars), default=0)
+    left = 12 + min(longest * CHAR_WIDTH + 12, width * 0.4)
+    plot_right = width - right
+    plot_bottom = top + row * max(len(bars), 1)
+    height = plot_bottom + bottom
+    values = [value for bar in bars for value in bar[1:] if value is not None]
+    axis_low, axis_high, step = _axis_range(min([0.0, *values]), max([0.0, *values]))
+
+    def x_of(value: float) -> float:
+        return left + (value - axis_low) / (axis_high - axis_low) * (plot_right - left)
+
+    parts = _open(title, width, height, "chart interval-chart")
+    parts.append(
+        f'<text x="12" y="18" fill="{INK}" font-weight="600">{_text(heading or title)}</text>'
+    )
+    ticks = round((axis_high - axis_low) / step)
+    for index in range(ticks + 1):
+        tick = axis_low + index * step
+        x = x_of(tick)
+        parts.append(
+            f'<line x1="{_num(x)}" y1="{top}" x2="{_num(x)}" y2="{plot_bottom}" stroke="{GRID}"/>'
+            f'<text x="{_num(x)}" y="{plot_bottom + 16}" text-anchor="middle" fill="{MUTED}">'
+            f"{_text(tick_text(tick))}</text>"
+        )
+    parts.append(
+        f'<text x="{_num((left + plot_right) / 2)}" y="{plot_bottom + 36}" text-anchor="middle" '
+        f'fill="{MUTED}">{_text(x_label)}</text>'
+    )
+    if not values:
+        parts.append(
+            f'<text x="{_num((left + plot_right) / 2)}" y="{_num((top + plot_bottom) / 2)}" '
+            f'text-anchor="middle" fill="{MUTED}">{_text(no_figures)}</text>'
+        )
+    zero = x_of(0.0)
+    for index, (label, mean, low, high) in enumerate(bars):
+        middle = top + index * row + row / 2
+        parts.append(
+            f'<text x="{_num(left - 8)}" y="{_num(middle + 4)}" text-anchor="end" '
+            f'fill="{INK}">{_text(label)}</text>'
+        )
+        if mean is None:
+            continue
+        end = x_of(mean)
+        interval = (
+            "" if low is None or high is None else f" ({value_text(low)} \u2013 {value_text(high)})"
+        )
+        parts.append(
+            f'<rect class="bar" x="{_num(min(zero, end))}" y="{_num(middle - row * 0.3)}" '
+            f'width="{_num(abs(end - zero))}" height="{_num(row * 0.6)}" fill="{PALETTE[5]}">'
+            f"<title>{_text(f'{label}: {value_text(mean)}{interval}')}</title></rect>"
+        )
+        reach = end
+        if low is not None and high is not None:
+            x1, x2 = x_of(low), x_of(high)
+            reach = max(end, x2)
+            # lines, not a path: paths are the data series of the line charts
+            ends = "".join(
+                f'<line x1="{_num(x)}" y1="{_num(middle - 7)}" x2="{_num(x)}" '
+                f'y2="{_num(middle + 7)}"/>'
+                for x in (x1, x2)
+            )
+            parts.append(
+                f'<g class="whisker" stroke="{INK}" stroke-width="1.5">'
+                f'<line x1="{_num(x1)}" y1="{_num(middle)}" x2="{_num(x2)}" y2="{_num(middle)}"/>'
+                f"{ends}</g>"
+            )
+        parts.append(
+            f'<text x="{_num(max(reach, zero) + 6)}" y="{_num(middle + 4)}" fill="{INK}">'
+            f"{_text(value_text(mean))}</text>"
+        )
+    parts.append(
+        f'<line x1="{_num(zero)}" y1="{top}" x2="{_num(zero)}" y2="{plot_bottom}" '
+        f'stroke="{MUTED}"/>'
+    )
+    parts.append("</svg>")
+    return "\n".join(parts)
