@@ -19,6 +19,7 @@ body opens its own units of work; nothing here is called from a web request.
     nightly_transfer_proposals   daily 02:00    the optimiser's transfer plan, as a proposal
     retention_purge              daily 03:00    identity hashes, closed stays and holds
     daily_statistics             daily 00:10    yesterday's figures for the dashboard
+    simulation_runs              every 15 s     run the oldest queued policy simulation
 """
 
 from __future__ import annotations
@@ -47,7 +48,15 @@ from broker.db.engine import unit_of_work
 from broker.db.models import JobRun
 from broker.domain.states import Audience, Event
 from broker.domain.webhooks import RetryPolicy
-from broker.services import holds, notifications, planning, statistics, upkeep, waitlist
+from broker.services import (
+    holds,
+    notifications,
+    planning,
+    simulations,
+    statistics,
+    upkeep,
+    waitlist,
+)
 from broker.services.context import ServiceContext
 from broker.settings import Settings
 
@@ -205,6 +214,13 @@ def _daily_statistics(ctx: JobContext) -> dict[str, Any]:
         )
 
 
+def _simulation_runs(ctx: JobContext) -> dict[str, Any]:
+    # opens its own short units of work: none stays open while the simulator works
+    return simulations.simulation_run_next(
+        engine=ctx.engine, now=ctx.now, data_dir=ctx.settings.data_dir
+    )
+
+
 JOBS: dict[str, JobSpec] = {
     spec.id: spec
     for spec in (
@@ -255,6 +271,12 @@ JOBS: dict[str, JobSpec] = {
             "yesterday's occupancy, placements and unmet cases (small counts suppressed)",
             _daily_statistics,
             daily_at=(0, 10),
+        ),
+        JobSpec(
+            "simulation_runs",
+            "run the oldest queued policy simulation (one at a time per scheduler)",
+            _simulation_runs,
+            every_seconds=15,
         ),
     )
 }

@@ -30,6 +30,7 @@ PATH_VALUES = {
     "plan_id": "0" * 32,
     "notice_id": "1",
     "waitlist_id": "0" * 32,
+    "run_id": "1",
 }
 
 

@@ -5,6 +5,7 @@
     login        sign-in (password, then a second factor's code) and sign-out
     shared       the root redirect, home, the facilities overview, the inbox and the favicon
     dashboard    the statistics dashboard (counsellors and admins)
+    simulations  the policy simulator: start a simulation, follow it, read its report
     call         the counsellor's call screen: match, hold, release, match again
     waitlist     the call screen's waiting list: add the family, hold the place found, remove
     family_form  the call screen's family form, checked by the JSON API's schema
@@ -20,11 +21,14 @@ second place or records a departure twice; a refused one raises the page with th
 
 from __future__ import annotations
 
+from litestar.types import ControllerRouterHandler
+
 from api.pages.call import call_hold, call_match, call_match_again, call_page, call_release
 from api.pages.dashboard import dashboard_page
 from api.pages.login import login_page, login_submit, logout_submit
 from api.pages.police import police_page, police_submit
 from api.pages.shared import favicon, home, inbox_page, overview_page, root
+from api.pages.simulations import SimulationPages
 from api.pages.staff import (
     capacity_page,
     capacity_submit,
@@ -37,7 +41,7 @@ from api.pages.staff import (
 )
 from api.pages.waitlist import call_waitlist_add, call_waitlist_hold, call_waitlist_remove
 
-PAGE_HANDLERS = [
+PAGE_HANDLERS: list[ControllerRouterHandler] = [
     root,
     login_page,
     login_submit,
@@ -47,6 +51,7 @@ PAGE_HANDLERS = [
     capacity_submit,
     overview_page,
     dashboard_page,
+    SimulationPages,
     call_page,
     call_match,
     call_hold,
