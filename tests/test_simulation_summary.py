@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from broker.domain.charts import interval_chart
+from broker.simulation.outputs import write_simulation_files
 from broker.simulation.policies import Policy
 from broker.simulation.report import report_html
 from broker.simulation.results import METRICS, Metric, RunResult, occupancy_metric
+from broker.simulation.runner import SimulationOutcome, SimulationSpec
 from broker.simulation.summary import (
     Estimate,
     estimate,
@@ -27,7 +29,6 @@ from broker.simulation.summary import (
     summarise,
     summary_json,
     t_quantile_975,
-    write_outputs,
 )
 
 STRICT = Policy()
@@ -248,11 +249,17 @@ def test_runs_csv_has_a_row_per_seed_and_policy() -> None:
     assert float(flexible_first["seconds"]) == 1.25
 
 
-def test_write_outputs_writes_the_three_files(tmp_path: Path) -> None:
+def test_write_simulation_files_writes_the_three_files(tmp_path: Path) -> None:
     results, policies = _two_policies()
-    summary = summarise(results, policies, ALL_METRICS, {"days": 3, "network": "demo"})
+    outcome = SimulationOutcome(
+        spec=SimulationSpec(days=3, seeds=3, policies=tuple(policies)),
+        results=results,
+        seconds=0.0,
+        kinds={"crisis": "Crisis centre"},
+        network_units={"crisis": 10},
+    )
     out = tmp_path / "new" / "folder"
-    paths = write_outputs(summary, results, out, language="en")
+    paths = write_simulation_files(outcome, out, language="en")
     assert paths == [out / "summary.json", out / "runs.csv", out / "report.html"]
     assert json.loads(paths[0].read_text(encoding="utf-8"))["first_policy"] == STRICT.name
     assert len(paths[1].read_text(encoding="utf-8").splitlines()) == 1 + 6

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from broker.simulation.policies import Policy
@@ -298,24 +296,3 @@ def runs_csv(results: Sequence[RunResult], metrics: Sequence[Metric]) -> str:
             ]
         )
     return out.getvalue()
-
-
-def write_outputs(
-    summary: Summary, results: Sequence[RunResult], out_dir: Path, *, language: str
-) -> list[Path]:
-    """Writes ``summary.json``, ``runs.csv`` and ``report.html`` (in ``language``) into
-    ``out_dir``, made if missing; returns their paths in that order."""
-    from broker.simulation.report import report_html  # the report imports this module
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "summary.json": json.dumps(summary_json(summary), ensure_ascii=False, indent=2) + "\n",
-        "runs.csv": runs_csv(results, summary.metrics),
-        "report.html": report_html(summary, language=language),
-    }
-    paths = []
-    for name, text in files.items():
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
