@@ -67,7 +67,6 @@ class Tally:
     daily_turned_away: list[int] = field(default_factory=list)
     # per counted day: (arrived, placed, waiting, turned away) at the day's end
     daily_balance: list[tuple[int, int, int, int]] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
