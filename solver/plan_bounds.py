@@ -10,12 +10,17 @@ its bound.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 from ortools.linear_solver import pywraplp
+from ortools.pdlp import solvers_pb2
+from ortools.pdlp.python import pdlp
 
+from solver.plan_data import PLACEMENT_WEIGHT
 from solver.plan_pairs import Pairs, top_per_family
 
 # A generous estimate of one dynamic-programming cell's cost in the knapsack bound (measured
@@ -23,9 +28,12 @@ from solver.plan_pairs import Pairs, top_per_family
 KNAPSACK_SECONDS_PER_CELL = 1.5e-7
 
 
-def _net_of_capacity(pairs: Pairs, unit_price: np.ndarray, bed_price: np.ndarray) -> np.ndarray:
-    """Each pair's value less what its unit and beds cost at the given prices."""
-    return pairs.value - unit_price[pairs.facility] - bed_price[pairs.facility] * pairs.persons
+def _net_of_capacity(
+    pairs: Pairs, unit_price: np.ndarray, bed_price: np.ndarray, values: np.ndarray | None = None
+) -> np.ndarray:
+    """Each pair's value (or ``values``) less what its unit and beds cost at the given prices."""
+    worth = pairs.value if values is None else values
+    return worth - unit_price[pairs.facility] - bed_price[pairs.facility] * pairs.persons
 
 
 def _best_per_family(pairs: Pairs, reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,27 +47,46 @@ def _best_per_family(pairs: Pairs, reduced: np.ndarray) -> tuple[np.ndarray, np.
     return best, candidates[first]
 
 
+@dataclass(frozen=True, slots=True)
+class PricedBound:
+    """A bound proven by prices on free units and beds, the prices, and each pair's value
+    net of them (its reduced value)."""
+
+    bound: float
+    reduced: np.ndarray
+    unit_price: np.ndarray
+    bed_price: np.ndarray
+
+
 def lagrangian_bound(
-    pairs: Pairs, incumbent: float, iterations: int = 300
-) -> tuple[float, np.ndarray]:
-    """An upper bound on every plan's value, by relaxing the capacity constraints with prices
-    on units and beds (subgradient steps); returns the bound and each pair's reduced value
-    at the best prices found."""
-    u = np.zeros(len(pairs.units))
-    v = np.zeros(len(pairs.beds))
-    best_bound, best_reduced = np.inf, pairs.value
+    pairs: Pairs,
+    incumbent: float,
+    *,
+    iterations: int = 300,
+    deadline: float = math.inf,
+    values: np.ndarray | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+) -> PricedBound:
+    """An upper bound on every plan's value (pair values, or ``values``), by relaxing the
+    capacity constraints with prices on units and beds (subgradient steps from ``start``,
+    or from zero) until the bound is within 1 of ``incumbent``, the steps stall, or the
+    ``deadline`` passes; every step's bound is valid, so the best one is returned."""
+    worth = pairs.value.astype(np.float64) if values is None else values
+    u = np.zeros(len(pairs.units)) if start is None else start[0].copy()
+    v = np.zeros(len(pairs.beds)) if start is None else start[1].copy()
+    best = PricedBound(math.inf, worth, u, v)
     theta, stall = 2.0, 0
     for _ in range(iterations):
-        reduced = _net_of_capacity(pairs, u, v)
-        best, chosen = _best_per_family(pairs, reduced)
-        bound = float(u @ pairs.units + v @ pairs.beds + best.sum())
-        if bound < best_bound - 1e-9:
-            best_bound, best_reduced, stall = bound, reduced, 0
+        reduced = _net_of_capacity(pairs, u, v, worth)
+        family_best, chosen = _best_per_family(pairs, reduced)
+        bound = float(u @ pairs.units + v @ pairs.beds + family_best.sum())
+        if bound < best.bound - 1e-9:
+            best, stall = PricedBound(bound, reduced, u, v), 0
         else:
             stall += 1
             if stall >= 15:
                 theta, stall = theta / 2, 0
-        if best_bound - incumbent < 1 or theta < 1e-4:
+        if best.bound - incumbent < 1 or theta < 1e-4 or time.perf_counter() > deadline:
             break
         load_units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
         load_beds = np.bincount(
@@ -69,10 +96,27 @@ def lagrangian_bound(
         norm = float(g_u @ g_u + g_v @ g_v)
         if norm == 0:
             break
-        step = theta * (bound - incumbent) / norm
+        step = theta * max(bound - incumbent, 1.0) / norm
         u = np.maximum(0.0, u - step * g_u)
         v = np.maximum(0.0, v - step * g_v)
-    return best_bound, best_reduced
+    return best
+
+
+def placements_bound(
+    pairs: Pairs, prices: tuple[np.ndarray, np.ndarray], placed: int, deadline: float
+) -> int:
+    """An upper bound on the risk-weighted placements of any plan: the Lagrangian bound
+    with each pair worth its family's weight, started from the value problem's prices
+    scaled to one placement, and never above every family with a place being placed."""
+    if not len(pairs.value):
+        return 0
+    weights = pairs.weight[pairs.family].astype(np.float64)
+    start = (prices[0] / PLACEMENT_WEIGHT, prices[1] / PLACEMENT_WEIGHT)
+    priced = lagrangian_bound(
+        pairs, float(placed), iterations=200, deadline=deadline, values=weights, start=start
+    )
+    everyone = int(pairs.weight[np.unique(pairs.family)].sum())
+    return min(everyone, math.floor(priced.bound + 1e-6))
 
 
 def prune(
@@ -109,6 +153,8 @@ class Relaxation:
     reduced: np.ndarray
     bound: float
     family_price: np.ndarray
+    unit_price: np.ndarray
+    bed_price: np.ndarray
 
 
 def lp_relaxation(
@@ -141,6 +187,8 @@ def lp_relaxation(
     unit_price, bed_price = np.zeros(places), np.zeros(places)
     family_price = np.zeros(families)
     while True:
+        left = min(deadline - time.perf_counter(), 86_400.0)
+        lp.SetTimeLimit(max(1, int(left * 1000)))  # a simplex call watches the deadline too
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             break
         unit_price = np.maximum(0.0, [row.dual_value() for row in unit_rows])
@@ -161,6 +209,59 @@ def lp_relaxation(
         _net_of_capacity(pairs, unit_price, bed_price),
         priced_bound(pairs, unit_price, bed_price),
         np.maximum(0.0, family_price),
+        unit_price,
+        bed_price,
+    )
+
+
+def pdlp_relaxation(pairs: Pairs, deadline: float, threads: int) -> Relaxation:
+    """The LP relaxation over every pair at once, by first-order steps (PDLP), stopped at
+    the ``deadline``. Its solution is approximate, but the bound is :func:`priced_bound` at
+    its duals, so it is valid whenever it stops; on large instances it reaches a tight bound
+    in a fraction of the time column generation with a simplex method needs."""
+    families, places, count = len(pairs.keys), len(pairs.units), len(pairs.value)
+    column = np.arange(count)
+    matrix = scipy.sparse.csc_matrix(
+        (
+            np.concatenate([np.ones(2 * count), pairs.persons]),
+            (
+                np.concatenate(
+                    [pairs.family, families + pairs.facility, families + places + pairs.facility]
+                ),
+                np.concatenate([column, column, column]),
+            ),
+        ),
+        shape=(families + 2 * places, count),
+    )
+    program = pdlp.QuadraticProgram()
+    # minimise; values scaled so that one placement is worth about one
+    program.objective_vector = -pairs.value.astype(np.float64) / PLACEMENT_WEIGHT
+    program.constraint_lower_bounds = np.full(families + 2 * places, -np.inf)
+    program.constraint_upper_bounds = np.concatenate([np.ones(families), pairs.units, pairs.beds])
+    program.variable_lower_bounds = np.zeros(count)
+    program.variable_upper_bounds = np.ones(count)
+    program.constraint_matrix = matrix
+    params = solvers_pb2.PrimalDualHybridGradientParams()
+    params.termination_criteria.time_sec_limit = max(0.01, deadline - time.perf_counter())
+    params.termination_criteria.simple_optimality_criteria.eps_optimal_relative = 1e-7
+    params.num_threads = max(1, threads)
+    result = pdlp.primal_dual_hybrid_gradient(program, params)
+    dual = -np.asarray(result.dual_solution, dtype=np.float64) * PLACEMENT_WEIGHT
+    if len(dual) != families + 2 * places or not np.isfinite(dual).all():
+        dual = np.zeros(families + 2 * places)
+    family_price = np.maximum(0.0, dual[:families])
+    unit_price = np.maximum(0.0, dual[families : families + places])
+    bed_price = np.maximum(0.0, dual[families + places :])
+    x = np.asarray(result.primal_solution, dtype=np.float64)
+    x = np.clip(x, 0.0, 1.0) if len(x) == count else np.zeros(count)
+    return Relaxation(
+        column,
+        x,
+        _net_of_capacity(pairs, unit_price, bed_price),
+        priced_bound(pairs, unit_price, bed_price),
+        family_price,
+        unit_price,
+        bed_price,
     )
 
 

@@ -10,6 +10,10 @@ validator; :func:`candidates` finds every feasible pair at once, with the same r
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
+
 import numpy as np
 
 from solver.facility_arrays import FacilityArrays
@@ -127,21 +131,47 @@ class _PlanFacilities:
         return mask
 
 
-def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
-    """Feasible places per family, best first, with their scores (vectorised; the tests
-    hold it equal to a pair-by-pair check with the ranking's own functions)."""
+@dataclass(frozen=True, slots=True)
+class Places:
+    """One family's feasible places, best first: positions in the instance's facilities,
+    and the score of each."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def candidate_arrays(
+    instance: PlanInstance, deadline: float = math.inf
+) -> tuple[dict[str, Places], tuple[str, ...]]:
+    """Feasible places per family, best first (vectorised; the tests hold it equal to a
+    pair-by-pair check with the ranking's own functions). Families not reached when the
+    ``deadline`` (a ``time.perf_counter`` reading) passes are returned apart, unexamined:
+    a solve with a short limit on a very large instance still ends in time."""
     network, weights = instance.network, instance.network.weights
     places = _PlanFacilities(instance)
     secret_free = secret_free_units(instance)
-    result: dict[str, list[Candidate]] = {}
+    penalty = (
+        weights.secret_buffer_penalty
+        if secret_free <= weights.secret_buffer_units
+        else weights.secret_place_penalty
+    )
+    result: dict[str, Places] = {}
+    unexamined: list[str] = []
+    empty = Places(np.zeros(0, dtype=np.int64), np.zeros(0))
     for demand in instance.demands:
+        if unexamined or time.perf_counter() > deadline:
+            unexamined.append(demand.key)
+            continue
         request, view = demand.request, prepare(demand.request, network)
         mask = places.usable & admitting(view, places.arrays, network.hard_rules)
         if demand.allowed_facility_ids is not None:
             mask &= places.allowed(demand.allowed_facility_ids)
         index = np.flatnonzero(mask)
         if not len(index):
-            result[demand.key] = []
+            result[demand.key] = empty
             continue
         fit = weights.kind_fit.get(request.risk, {})
         score = np.asarray([fit.get(k, 0.0) for k in places.kinds])[places.kind[index]]
@@ -167,15 +197,25 @@ def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
             score = score + far[places.region[index]]
         score = score + places.fresh[index]
         if request.risk != "high":
-            penalty = (
-                weights.secret_buffer_penalty
-                if secret_free <= weights.secret_buffer_units
-                else weights.secret_place_penalty
-            )
             score = score + np.where(places.secret[index], penalty, 0.0)
         if demand.bonus:
             score = score + np.asarray([demand.bonus.get(int(f), 0.0) for f in places.ids[index]])
         score = np.round(score, 2)
         order = np.lexsort((places.ids[index], -score))
-        result[demand.key] = [Candidate(int(places.ids[index[i]]), float(score[i])) for i in order]
-    return result
+        result[demand.key] = Places(index[order], score[order])
+    return result, tuple(unexamined)
+
+
+def candidates(instance: PlanInstance) -> dict[str, list[Candidate]]:
+    """Feasible places per family, best first, with their scores, as candidates."""
+    found, _ = candidate_arrays(instance)
+    ids = [f.id for f in instance.facilities]
+    return {
+        key: [
+            Candidate(ids[position], score)
+            for position, score in zip(
+                places.positions.tolist(), places.scores.tolist(), strict=True
+            )
+        ]
+        for key, places in found.items()
+    }

@@ -16,6 +16,9 @@ RISK_WEIGHT = {"standard": 1, "medium": 2, "high": 3}
 # A placement outweighs any difference in score (scores are about -100..+100, times 10).
 PLACEMENT_WEIGHT = 10_000
 SCORE_SCALE = 10
+# A plan is optimal when proven within this share of its bound: the default of the
+# mainstream MIP solvers, and what their users mean by the word.
+DEFAULT_GAP_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ class Plan:
     # per unplaced family: places_taken (its places went to families weighted higher) or
     # no_place_fits (no facility fits it at all)
     unplaced_codes: dict[str, str] = field(default_factory=dict)
+    # the risk-weighted placements the plan makes (high risk counts 3, medium 2, standard 1,
+    # plus a demand's urgency), and a proven upper bound on what any plan could make
+    placements: int = 0
+    placements_bound: int = 0
 
     @property
     def gap(self) -> float:
@@ -73,7 +80,16 @@ class Plan:
             return 0.0
         return max(0.0, (self.bound - self.objective) / self.bound)
 
+    @property
+    def placements_proven(self) -> bool:
+        """True when no plan can place more risk-weighted families than this one."""
+        return self.placements >= self.placements_bound
+
+
+def placement_weight(demand: Demand) -> int:
+    """What placing this family counts for: its risk weight plus its urgency."""
+    return RISK_WEIGHT.get(demand.request.risk, 1) + demand.urgency
+
 
 def placement_value(demand: Demand, score: float) -> int:
-    weight = RISK_WEIGHT.get(demand.request.risk, 1) + demand.urgency
-    return weight * PLACEMENT_WEIGHT + round(score * SCORE_SCALE)
+    return placement_weight(demand) * PLACEMENT_WEIGHT + round(score * SCORE_SCALE)

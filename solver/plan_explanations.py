@@ -10,6 +10,7 @@ higher, or which rules, counted over every facility, left no place at all.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Mapping, Sized
 
 from solver.facility_arrays import FacilityArrays
 from solver.feasibility import prepare
@@ -48,21 +49,36 @@ def explained_assignments(
 
 PLACES_TAKEN = "places_taken"
 NO_PLACE_FITS = "no_place_fits"
+NOT_EXAMINED = "not_examined"
+NOT_EXAMINED_REASON = (
+    "the time limit ran out before this family's places were checked; ask for the plan "
+    "again with a longer limit"
+)
 
 
 def unplaced_codes(
-    instance: PlanInstance, found: dict[str, list[Candidate]], chosen: dict[str, Candidate]
+    instance: PlanInstance,
+    found: Mapping[str, Sized],
+    chosen: Mapping[str, Candidate],
+    unexamined: Collection[str] = (),
 ) -> dict[str, str]:
     """For each family left without a place, the stable code of its reason."""
     return {
-        demand.key: PLACES_TAKEN if found.get(demand.key) else NO_PLACE_FITS
+        demand.key: NOT_EXAMINED
+        if demand.key in unexamined
+        else PLACES_TAKEN
+        if len(found.get(demand.key, ()))
+        else NO_PLACE_FITS
         for demand in instance.demands
         if demand.key not in chosen
     }
 
 
 def explain_unplaced(
-    instance: PlanInstance, found: dict[str, list[Candidate]], chosen: dict[str, Candidate]
+    instance: PlanInstance,
+    found: Mapping[str, Sized],
+    chosen: Mapping[str, Candidate],
+    unexamined: Collection[str] = (),
 ) -> dict[str, str]:
     """For each family left without a place, the reason that binds."""
     reasons: dict[str, str] = {}
@@ -70,9 +86,12 @@ def explain_unplaced(
     for demand in instance.demands:
         if demand.key in chosen:
             continue
-        options = found.get(demand.key, [])
+        if demand.key in unexamined:
+            reasons[demand.key] = NOT_EXAMINED_REASON
+            continue
+        options = found.get(demand.key, ())
         persons = demand.request.family.persons
-        if options:
+        if len(options):
             reasons[demand.key] = (
                 f"the {len(options)} places that fit this family of {persons} are taken by "
                 "families weighted higher in this plan"

@@ -8,6 +8,9 @@ repaired where beds overflow. Each returns the chosen pair indices into
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
@@ -20,13 +23,17 @@ def fill_greedily(
     units: np.ndarray,
     beds: np.ndarray,
     placed: np.ndarray | None = None,
+    deadline: float = math.inf,
 ) -> np.ndarray:
     """Pairs taken in the given order while their family is unplaced and they still fit
-    into ``units`` and ``beds``; families ``placed`` already are skipped."""
+    into ``units`` and ``beds``; families ``placed`` already are skipped. Stops at the
+    ``deadline`` with what it has, a valid plan still."""
     units, beds = units.copy(), beds.copy()
     placed = np.zeros(len(pairs.keys), dtype=bool) if placed is None else placed.copy()
     chosen = []
-    for index in ordered.tolist():
+    for step, index in enumerate(ordered.tolist()):
+        if step % 4096 == 4095 and time.perf_counter() > deadline:
+            break
         family, facility = pairs.family[index], pairs.facility[index]
         if placed[family] or units[facility] < 1 or beds[facility] < pairs.persons[index]:
             continue
@@ -37,12 +44,20 @@ def fill_greedily(
     return np.asarray(chosen, dtype=np.int64)
 
 
-def greedy(pairs: Pairs) -> np.ndarray:
+def greedy(pairs: Pairs, deadline: float = math.inf) -> np.ndarray:
     """A good feasible plan: the most valuable pairs first. Returns the chosen pair indices."""
-    return fill_greedily(pairs, np.argsort(-pairs.value, kind="stable"), pairs.units, pairs.beds)
+    return fill_greedily(
+        pairs,
+        np.argsort(-pairs.value, kind="stable"),
+        pairs.units,
+        pairs.beds,
+        deadline=deadline,
+    )
 
 
-def flow_plan(pairs: Pairs) -> tuple[np.ndarray, float]:
+def flow_plan(
+    pairs: Pairs, bed_price: np.ndarray | None = None, deadline: float = math.inf
+) -> tuple[np.ndarray, float]:
     """A plan from the problem without its bed limits, which is a min-cost flow (exact and
     fast), repaired where beds overflow: the least valuable families per bed leave those
     facilities and are placed again greedily. Returns the chosen pair indices, and the flow's
@@ -53,6 +68,10 @@ def flow_plan(pairs: Pairs) -> tuple[np.ndarray, float]:
     source, sink = 0, 1 + families + places
     family_node = 1 + np.arange(families)
     facility_node = 1 + families + np.arange(places)
+    # at prices on beds, the flow's plan leans towards families that fit the beds left
+    cost = -pairs.value
+    if bed_price is not None:
+        cost = -np.round(pairs.value - bed_price[pairs.facility] * pairs.persons).astype(np.int64)
     flow = min_cost_flow.SimpleMinCostFlow()
     ones = np.ones(families, dtype=np.int64)
     flow.add_arcs_with_capacity_and_unit_cost(
@@ -65,7 +84,7 @@ def flow_plan(pairs: Pairs) -> tuple[np.ndarray, float]:
         family_node[pairs.family],
         facility_node[pairs.facility],
         np.ones(len(pairs.value), dtype=np.int64),
-        -pairs.value,
+        cost,
     )
     flow.add_arcs_with_capacity_and_unit_cost(
         facility_node,
@@ -75,8 +94,9 @@ def flow_plan(pairs: Pairs) -> tuple[np.ndarray, float]:
     )
     flow.set_nodes_supplies(np.asarray([source, sink]), np.asarray([families, -families]))
     if flow.solve() != flow.OPTIMAL:
-        return greedy(pairs), float("inf")
-    bound = float(-flow.optimal_cost())
+        return greedy(pairs, deadline), float("inf")
+    # without prices, the flow's value bounds every plan (it only dropped the bed limits)
+    bound = float(-flow.optimal_cost()) if bed_price is None else float("inf")
     chosen = np.flatnonzero(flow.flows(pair_arcs) > 0)
     # repair the bed limits the flow did not see
     beds = pairs.beds.copy()
@@ -98,5 +118,5 @@ def flow_plan(pairs: Pairs) -> tuple[np.ndarray, float]:
     placed = np.zeros(families, dtype=bool)
     placed[pairs.family[chosen]] = True
     by_value = np.argsort(-pairs.value, kind="stable")
-    extra = fill_greedily(pairs, by_value, units, beds, placed)
+    extra = fill_greedily(pairs, by_value, units, beds, placed, deadline=deadline)
     return np.concatenate([chosen, extra]), bound

@@ -7,6 +7,8 @@ rounding.
 
 from __future__ import annotations
 
+import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -14,6 +16,10 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.plan_pairs import Pairs
+
+# A generous cost of building the model and its hint, per pair (about 12 microseconds
+# measured on an idle machine; twice that when another process shares the cores).
+MODEL_SECONDS_PER_PAIR = 3e-5
 
 
 def add_pair_variables(model: cp_model.CpModel, among: np.ndarray) -> list[cp_model.IntVar]:
@@ -94,26 +100,56 @@ class PairSolution:
     bound: float  # CP-SAT's best bound over those pairs
 
 
+class _StopWhenGoodEnough(cp_model.CpSolverSolutionCallback):
+    """Stops the search once a solution reaches ``target``: proven good enough by a bound
+    the model itself does not know (one over every pair, not only those it was given)."""
+
+    def __init__(self, target: float) -> None:
+        super().__init__()
+        self.target = target
+
+    def on_solution_callback(self) -> None:
+        if self.objective_value >= self.target:
+            self.stop_search()
+
+
 def solve_pairs(
     pairs: Pairs,
     among: np.ndarray,
     units: np.ndarray,
     beds: np.ndarray,
-    time_limit: float,
+    deadline: float,
     workers: int,
     hint: np.ndarray,
+    *,
+    gap_tolerance: float = 0.0,
+    target: float = math.inf,
 ) -> PairSolution | None:
+    """CP-SAT over the pairs ``among`` until the ``deadline`` (a ``time.perf_counter``
+    reading; building the model counts against it), a proof within ``gap_tolerance`` of its
+    own bound, or a solution worth ``target``. None when no solution was found in time, or
+    when building the model would not leave it any time."""
+    if time.perf_counter() + MODEL_SECONDS_PER_PAIR * len(among) + 0.05 > deadline:
+        return None
     model, x = pair_model(pairs, among, units, beds)
     hinted = set(hint.tolist())
     for index, var in zip(among.tolist(), x, strict=True):
         model.add_hint(var, 1 if index in hinted else 0)
+    left = deadline - time.perf_counter()
+    if left <= 0.01:
+        return None
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, time_limit)
+    solver.parameters.max_time_in_seconds = left
     solver.parameters.num_workers = workers
-    result = solver.solve(model)
+    solver.parameters.relative_gap_limit = gap_tolerance
+    callback = _StopWhenGoodEnough(target) if math.isfinite(target) else None
+    result = solver.solve(model, callback)
     if result not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     chosen = [i for i, var in zip(among.tolist(), x, strict=True) if solver.value(var)]
+    value = float(int(pairs.value[np.asarray(chosen, dtype=np.int64)].sum())) if chosen else 0.0
+    # with a gap limit CP-SAT reports OPTIMAL when within it: only a closed gap is exact
+    exact = result == cp_model.OPTIMAL and solver.best_objective_bound - value < 1
     return PairSolution(
-        np.asarray(chosen, dtype=np.int64), result == cp_model.OPTIMAL, solver.best_objective_bound
+        np.asarray(chosen, dtype=np.int64), exact, max(solver.best_objective_bound, value)
     )

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solver.plan_data import Candidate, PlanInstance, placement_value
+from solver.plan_candidates import Places
+from solver.plan_data import PLACEMENT_WEIGHT, SCORE_SCALE, PlanInstance, placement_weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,30 +27,34 @@ class Pairs:
     persons: np.ndarray
     units: np.ndarray  # free units per facility index
     beds: np.ndarray  # free beds per facility index
+    weight: np.ndarray  # per family index: its risk weight plus urgency (placement_weight)
 
 
-def pair_arrays(instance: PlanInstance, found: dict[str, list[Candidate]]) -> Pairs:
-    demands = {d.key: d for d in instance.demands}
+def pair_arrays(instance: PlanInstance, found: dict[str, Places]) -> Pairs:
+    """Every pair of ``found`` as arrays, families in the instance's order (those not in
+    ``found`` have no pairs). Values are :func:`solver.plan_data.placement_value`'s,
+    computed on arrays."""
     keys = [d.key for d in instance.demands]
-    facility_ids = [f.id for f in instance.facilities]
-    position = {fid: i for i, fid in enumerate(facility_ids)}
-    family, facility, value, persons = [], [], [], []
-    for index, key in enumerate(keys):
-        size = demands[key].request.family.persons
-        for option in found.get(key, []):
-            family.append(index)
-            facility.append(position[option.facility_id])
-            value.append(placement_value(demands[key], option.score))
-            persons.append(size)
+    empty = np.zeros(0, dtype=np.int64)
+    positions = [found[k].positions if k in found else empty for k in keys]
+    scores = [found[k].scores if k in found else np.zeros(0) for k in keys]
+    counts = np.asarray([len(p) for p in positions], dtype=np.int64)
+    family = np.repeat(np.arange(len(keys), dtype=np.int64), counts)
+    weight = np.asarray([placement_weight(d) for d in instance.demands], dtype=np.int64)
+    size = np.asarray([d.request.family.persons for d in instance.demands], dtype=np.float64)
+    score = np.concatenate(scores) if keys else np.zeros(0)
+    # np.round rounds half to even, as round() does in placement_value
+    value = weight[family] * PLACEMENT_WEIGHT + np.round(score * SCORE_SCALE).astype(np.int64)
     return Pairs(
         keys=keys,
-        facility_ids=facility_ids,
-        family=np.asarray(family, dtype=np.int64),
-        facility=np.asarray(facility, dtype=np.int64),
-        value=np.asarray(value, dtype=np.int64),  # whole numbers: sums stay exact
-        persons=np.asarray(persons, dtype=np.float64),
+        facility_ids=[f.id for f in instance.facilities],
+        family=family,
+        facility=np.concatenate(positions).astype(np.int64) if keys else empty,
+        value=value.astype(np.int64),  # whole numbers: sums stay exact
+        persons=size[family],
         units=np.asarray([f.free_units for f in instance.facilities], dtype=np.float64),
         beds=np.asarray([f.free_beds for f in instance.facilities], dtype=np.float64),
+        weight=weight,
     )
 
 

@@ -4,42 +4,143 @@ It strings the other steps together (candidates, heuristics, bounds and pruning,
 exact CP-SAT model, or for instances too large for it the LP relaxation and its rounding)
 and decides which route to take. Each step lives in its own module; see
 :mod:`solver.plans`.
+
+Two promises hold whatever the instance:
+
+- **Optimal means proven within the gap tolerance.** A plan is ``optimal`` when its value
+  is within ``gap_tolerance`` (relative, 1e-4 by default) of a proven upper bound, and the
+  search stops as soon as that holds.
+- **The time limit is kept.** Every step watches one deadline, including the candidates,
+  the bounds and the LP; the time to write each placement's reasons is set aside first.
+  Families the candidates could not reach in time are left unplaced, as not examined, and
+  the bound counts them as if each could be placed at its best.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from solver.plan_bounds import (
+    PricedBound,
     Relaxation,
     knapsack_bound,
     lagrangian_bound,
     lp_relaxation,
+    pdlp_relaxation,
+    placements_bound,
     prune,
 )
-from solver.plan_candidates import candidates
-from solver.plan_data import Plan, PlanInstance
+from solver.plan_candidates import candidate_arrays
+from solver.plan_data import (
+    DEFAULT_GAP_TOLERANCE,
+    PLACEMENT_WEIGHT,
+    Candidate,
+    Plan,
+    PlanInstance,
+    placement_weight,
+)
 from solver.plan_explanations import explain_unplaced, explained_assignments, unplaced_codes
 from solver.plan_heuristics import fill_greedily, flow_plan, greedy
 from solver.plan_model import solve_pairs
 from solver.plan_pairs import Pairs, pair_arrays, top_per_family
 
-# Above this many pairs CP-SAT rarely improves on the greedy plan within seconds.
+# Above this many pairs left after pruning, CP-SAT rarely improves on the greedy plan
+# within seconds: the LP relaxation and its rounding take over.
 MAX_MODEL_PAIRS = 12_000
-# Time kept back after the rounding for writing each placement's reasons.
-ROUNDING_MARGIN_SECONDS = 0.3
+# Above this many pairs in all, pruning by Lagrangian prices keeps too many to matter: the
+# LP route is taken at once and its time goes to the LP.
+LP_ROUTE_PAIRS = 200_000
+# Time set aside for writing the reasons of each placement, per placement, and once
+# (generous: about 0.1 ms per placement measured).
+EXPLAIN_SECONDS_PER_FAMILY = 1.5e-4
+EXPLAIN_SECONDS = 0.02
+# A generous cost of the min-cost-flow plan and its repair, per pair (1.1 microseconds
+# measured on an idle machine, 1.7 when another process shares the cores).
+FLOW_SECONDS_PER_PAIR = 2.5e-6
+# The share of the working time the candidates may take at most (they need far less
+# unless the instance is huge).
+CANDIDATES_SHARE = 0.7
+# The shares of the time left that the Lagrangian prices, and the bound on risk-weighted
+# placements, may take.
+LAGRANGIAN_SHARE = 0.15
+PLACEMENTS_BOUND_SHARE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """What the search found: the chosen pairs, an upper bound on any plan's value over
+    the pairs, and the capacity prices behind the tightest bound it computed."""
+
+    chosen: np.ndarray
+    bound: float
+    prices: tuple[np.ndarray, np.ndarray]
+
+
+def close_enough(value: float, bound: float, tolerance: float) -> bool:
+    """Is a plan worth ``value`` proven within ``tolerance`` of the ``bound``?"""
+    return bound - value < 1 or bound - value <= tolerance * bound
 
 
 def lp_rounding(
-    pairs: Pairs, relaxation: Relaxation, deadline: float, workers: int, options: int = 30
+    pairs: Pairs,
+    relaxation: Relaxation,
+    incumbent: np.ndarray,
+    deadline: float,
+    workers: int,
+    target: float,
+    options: int = 3,
 ) -> np.ndarray:
-    """A plan from the LP relaxation, in two steps. First the pairs the LP takes whole are
-    kept and CP-SAT places the other families into what is left, each among its best pairs
-    at the LP's prices. Then, while time is left, CP-SAT improves that plan with every family
-    free again among its best-priced pairs and every pair the LP used. Returns the chosen
-    pair indices."""
+    """A plan from the LP relaxation: the best of the ``incumbent``, a greedy rounding (pairs
+    in the order of how much of them the LP takes, then of their value net of the capacity
+    prices) and the min-cost flow at the LP's bed prices, repaired. Then, while time is
+    left, CP-SAT improves it with every family free again among its best-priced pairs and
+    the pairs the LP uses most, stopping at ``target``. Returns the chosen pair indices."""
+    share = np.zeros(len(pairs.value))
+    share[relaxation.columns] = relaxation.x
+    every = np.arange(len(pairs.value))
+    used = np.flatnonzero(share > 0.1)
+    best_priced = top_per_family(pairs, every, relaxation.reduced, options)
+    ordered = np.unique(np.concatenate([np.flatnonzero(share > 1e-3), best_priced]))
+    plans = [
+        incumbent,
+        fill_greedily(
+            pairs,
+            ordered[np.lexsort((-relaxation.reduced[ordered], -share[ordered]))],
+            pairs.units,
+            pairs.beds,
+        ),
+    ]
+    if time.perf_counter() + FLOW_SECONDS_PER_PAIR * len(pairs.value) < deadline:
+        plans.append(flow_plan(pairs, relaxation.bed_price, deadline)[0])
+    plan = max(plans, key=lambda chosen: int(pairs.value[chosen].sum()))
+    if deadline - time.perf_counter() < 0.1:
+        return plan
+    wider = np.unique(np.concatenate([best_priced, used, plan]))
+    improved = solve_pairs(
+        pairs, wider, pairs.units, pairs.beds, deadline, workers, plan, target=target
+    )
+    better = None if improved is None else improved.chosen
+    if better is not None and pairs.value[better].sum() > pairs.value[plan].sum():
+        return better
+    return plan
+
+
+def vertex_rounding(
+    pairs: Pairs,
+    relaxation: Relaxation,
+    deadline: float,
+    workers: int,
+    target: float,
+    options: int = 30,
+) -> np.ndarray:
+    """A plan from an LP solution at a vertex (column generation), in two steps. First the
+    pairs the LP takes whole are kept and CP-SAT places the other families into what is
+    left, each among its best pairs at the LP's prices. Then, while time is left, CP-SAT
+    improves that plan with every family free again among its best-priced pairs and every
+    pair the LP used, stopping at ``target``. Returns the chosen pair indices."""
     kept = relaxation.columns[relaxation.x > 0.999]
     units, beds = pairs.units.copy(), pairs.beds.copy()
     np.subtract.at(units, pairs.facility[kept], 1)
@@ -58,20 +159,22 @@ def lp_rounding(
     filled = fill_greedily(
         pairs, rest[np.lexsort((-relaxation.reduced[rest], -share[rest]))], units, beds
     )
-    left = deadline - time.perf_counter()
-    solved = solve_pairs(pairs, rest, units, beds, left, workers, filled)
+    # the first step gets at most half the time left, the improvement the rest
+    halfway = time.perf_counter() + 0.5 * (deadline - time.perf_counter())
+    solved = solve_pairs(pairs, rest, units, beds, halfway, workers, filled)
     taken = None if solved is None else solved.chosen
     better_taken = taken is not None and pairs.value[taken].sum() > pairs.value[filled].sum()
     plan = np.concatenate([kept, taken if better_taken else filled])
-    left = deadline - time.perf_counter()
-    if left < 0.2:
+    if deadline - time.perf_counter() < 0.2:
         return plan
     support = relaxation.columns[relaxation.x > 1e-6]
     every = np.arange(len(pairs.value))
     wider = np.unique(
         np.concatenate([top_per_family(pairs, every, relaxation.reduced, 8), support, plan])
     )
-    improved = solve_pairs(pairs, wider, pairs.units, pairs.beds, left, workers, plan)
+    improved = solve_pairs(
+        pairs, wider, pairs.units, pairs.beds, deadline, workers, plan, target=target
+    )
     better = None if improved is None else improved.chosen
     if better is not None and pairs.value[better].sum() > pairs.value[plan].sum():
         return better
@@ -80,99 +183,171 @@ def lp_rounding(
 
 def solve_by_relaxation(
     pairs: Pairs,
-    reduced: np.ndarray,
     incumbent_pairs: np.ndarray,
     bound: float,
     deadline: float,
     workers: int,
-) -> tuple[np.ndarray, float]:
-    """The LP relaxation, started from each family's best pairs at the Lagrangian prices
-    and by value, and the incumbent's; the knapsack bound at its family prices; then its
-    rounding. Returns the rounded plan's pairs and the best bound. The LP gets about half
-    the time left, the knapsack bound at most 15 % of the rest, the rounding what remains."""
+    gap_tolerance: float = DEFAULT_GAP_TOLERANCE,
+    reduced: np.ndarray | None = None,
+) -> Search:
+    """The LP relaxation, its bound and its rounding, improved by CP-SAT until proven within
+    ``gap_tolerance`` or the ``deadline``. Up to :data:`LP_ROUTE_PAIRS` pairs, column
+    generation with a simplex method (GLOP), started from each family's best pairs at the
+    Lagrangian prices (``reduced``) and by value and from the incumbent, then the knapsack
+    bound at its family prices; above, where the simplex method is too slow, first-order
+    steps over every pair (PDLP). The LP gets about half the time left, the knapsack bound
+    at most 15 % of the rest, the rounding what remains."""
     left = deadline - time.perf_counter()
-    every = np.arange(len(pairs.value))
-    start = np.concatenate(
-        [
-            top_per_family(pairs, every, reduced.astype(np.float64), 10),
-            top_per_family(pairs, every, pairs.value.astype(np.float64), 3),
-            incumbent_pairs,
-        ]
-    )
-    relaxation = lp_relaxation(pairs, start, deadline=time.perf_counter() + 0.5 * left)
-    tighter = knapsack_bound(
-        pairs,
-        relaxation.family_price,
-        deadline=time.perf_counter() + 0.15 * (deadline - time.perf_counter()),
-    )
-    chosen = lp_rounding(pairs, relaxation, deadline - ROUNDING_MARGIN_SECONDS, workers)
-    bounds = [bound, relaxation.bound] + ([] if tighter is None else [tighter])
-    return chosen, min(bounds)
-
-
-def solve(instance: PlanInstance, *, time_limit: float = 10.0, workers: int = 2) -> Plan:
-    """The best plan found within ``time_limit`` seconds, with its proven bound.
-
-    Steps: the feasible pairs; the better of a greedy plan and a repaired min-cost-flow plan
-    (the incumbent); upper bounds from the flow and from prices on capacity (Lagrangian
-    relaxation); every pair that cannot take part in a plan better than the incumbent is
-    dropped. A dropped pair cannot improve on the incumbent, so CP-SAT's optimum on what is
-    left, or the incumbent if better, is optimal for the whole instance. If too much is
-    left, the LP relaxation bounds the instance and its rounding gives the plan."""
-    started = time.perf_counter()
-    found = candidates(instance)
-    options = {(key, o.facility_id): o for key, opts in found.items() for o in opts}
-    pairs = pair_arrays(instance, found)
-
-    def pair_of(index: int) -> tuple[str, int]:
-        return pairs.keys[pairs.family[index]], pairs.facility_ids[pairs.facility[index]]
-
-    repaired, flow_bound = flow_plan(pairs)
-    incumbent_pairs = max(
-        (greedy(pairs), repaired), key=lambda chosen: int(pairs.value[chosen].sum())
-    )
-    incumbent = float(int(pairs.value[incumbent_pairs].sum()))
-    chosen = [pair_of(i) for i in incumbent_pairs]
-    priced, reduced = lagrangian_bound(pairs, incumbent) if len(pairs.value) else (0.0, pairs.value)
-    bound = min(priced, flow_bound)  # both are upper bounds; pruning needs the priced one
-    status, objective = "feasible", incumbent
-    if bound - incumbent < 1:
-        status, bound = "optimal", incumbent
+    lp_deadline = time.perf_counter() + 0.5 * left
+    if len(pairs.value) > LP_ROUTE_PAIRS:
+        relaxation = pdlp_relaxation(pairs, lp_deadline, workers)
+        best = min(bound, relaxation.bound)
+        chosen = lp_rounding(
+            pairs, relaxation, incumbent_pairs, deadline, workers, (1 - gap_tolerance) * best
+        )
     else:
-        kept = prune(pairs, priced, reduced, incumbent, incumbent_pairs)
-        if len(kept) > MAX_MODEL_PAIRS:
-            # Too large for CP-SAT to improve within seconds: the LP relaxation gives the
-            # bound and, rounded, the plan.
-            relaxed_pairs, bound = solve_by_relaxation(
-                pairs, reduced, incumbent_pairs, bound, started + time_limit, workers
-            )
-            if int(pairs.value[relaxed_pairs].sum()) > incumbent:
-                objective = float(int(pairs.value[relaxed_pairs].sum()))
-                chosen = [pair_of(int(i)) for i in relaxed_pairs]
-            if bound - objective < 1:
-                status, bound = "optimal", objective
-        else:
-            remaining = time_limit - (time.perf_counter() - started)
-            exact = solve_pairs(
-                pairs, kept, pairs.units, pairs.beds, remaining, workers, incumbent_pairs
-            )
-            if exact is not None:
-                value = float(int(pairs.value[exact.chosen].sum()))
-                if value >= incumbent:
-                    objective = value
-                    chosen = [pair_of(int(i)) for i in exact.chosen]
-                if exact.optimal:
-                    status, bound = "optimal", objective
-                else:
-                    bound = min(bound, max(exact.bound, incumbent))
+        every = np.arange(len(pairs.value))
+        rating = pairs.value.astype(np.float64) if reduced is None else reduced
+        start = np.concatenate(
+            [
+                top_per_family(pairs, every, rating, 10),
+                top_per_family(pairs, every, pairs.value.astype(np.float64), 3),
+                incumbent_pairs,
+            ]
+        )
+        relaxation = lp_relaxation(pairs, start, deadline=lp_deadline)
+        tighter = knapsack_bound(
+            pairs,
+            relaxation.family_price,
+            deadline=time.perf_counter() + 0.15 * (deadline - time.perf_counter()),
+        )
+        best = min([bound, relaxation.bound] + ([] if tighter is None else [tighter]))
+        chosen = vertex_rounding(pairs, relaxation, deadline, workers, (1 - gap_tolerance) * best)
+    if pairs.value[incumbent_pairs].sum() > pairs.value[chosen].sum():
+        chosen = incumbent_pairs
+    return Search(chosen, best, (relaxation.unit_price, relaxation.bed_price))
 
-    picked = {key: options[(key, fid)] for key, fid in chosen}
+
+def search(pairs: Pairs, deadline: float, workers: int, gap_tolerance: float) -> Search:
+    """The best plan over ``pairs`` found before the ``deadline``, and its bound.
+
+    Steps, each only while time is left and the plan is not yet proven within the tolerance:
+    a greedy plan; a repaired min-cost-flow plan, whose flow (the problem without its bed
+    limits) bounds every plan; prices on capacity (Lagrangian relaxation), and every pair
+    that cannot take part in a plan better than the incumbent dropped. A dropped pair
+    cannot improve on the incumbent, so CP-SAT's optimum on what is left, or the incumbent
+    if better, is optimal for the whole instance. If too much is left, the LP relaxation
+    bounds the instance and its rounding gives the plan."""
+    places = len(pairs.units)
+    no_prices = (np.zeros(places), np.zeros(places))
+    chosen = greedy(pairs, deadline)
+    best_value = np.zeros(len(pairs.keys))
+    np.maximum.at(best_value, pairs.family, pairs.value.astype(np.float64))
+    bound = float(best_value.sum())  # every family at its best place
+
+    def value(pairs_chosen: np.ndarray) -> float:
+        return float(int(pairs.value[pairs_chosen].sum()))
+
+    def done() -> bool:
+        return close_enough(value(chosen), bound, gap_tolerance)
+
+    if done() or time.perf_counter() + FLOW_SECONDS_PER_PAIR * len(pairs.value) > deadline:
+        return Search(chosen, bound, no_prices)
+    repaired, flow_bound = flow_plan(pairs, deadline=deadline)
+    if value(repaired) > value(chosen):
+        chosen = repaired
+    bound = min(bound, flow_bound)
+    if done():
+        return Search(chosen, bound, no_prices)
+    if len(pairs.value) > LP_ROUTE_PAIRS:
+        return solve_by_relaxation(pairs, chosen, bound, deadline, workers, gap_tolerance)
+    priced: PricedBound = lagrangian_bound(
+        pairs,
+        value(chosen),
+        deadline=time.perf_counter() + LAGRANGIAN_SHARE * (deadline - time.perf_counter()),
+    )
+    prices = (priced.unit_price, priced.bed_price)
+    # pruning needs the priced bound itself, even where the flow's is lower
+    bound = min(bound, priced.bound)
+    if done():
+        return Search(chosen, bound, prices)
+    kept = prune(pairs, priced.bound, priced.reduced, value(chosen), chosen)
+    if len(kept) > MAX_MODEL_PAIRS:
+        return solve_by_relaxation(
+            pairs, chosen, bound, deadline, workers, gap_tolerance, priced.reduced
+        )
+    exact = solve_pairs(
+        pairs, kept, pairs.units, pairs.beds, deadline, workers, chosen, gap_tolerance=gap_tolerance
+    )
+    if exact is None:
+        return Search(chosen, bound, prices)
+    if value(exact.chosen) >= value(chosen):
+        chosen = exact.chosen
+    # over the kept pairs CP-SAT's bound holds; any better plan uses only kept pairs
+    return Search(chosen, min(bound, max(exact.bound, value(chosen))), prices)
+
+
+def explanation_seconds(instance: PlanInstance) -> float:
+    """The time set aside for writing the plan's reasons: for as many placements as there
+    can be (no more than families, nor than free units)."""
+    free_units = sum(max(0, f.free_units) for f in instance.facilities)
+    placements = min(len(instance.demands), free_units)
+    return EXPLAIN_SECONDS + EXPLAIN_SECONDS_PER_FAMILY * placements
+
+
+def solve(
+    instance: PlanInstance,
+    *,
+    time_limit: float = 10.0,
+    workers: int = 2,
+    gap_tolerance: float = DEFAULT_GAP_TOLERANCE,
+) -> Plan:
+    """The best plan found within ``time_limit`` seconds, with its proven bound: ``optimal``
+    once proven within ``gap_tolerance`` of it (the search then stops), else ``feasible``.
+    Beside the value, the plan counts its risk-weighted placements and bounds them."""
+    started = time.perf_counter()
+    deadline = started + time_limit
+    work_until = deadline - explanation_seconds(instance)
+    # the candidates leave time for the pair arrays and at least a greedy plan over them
+    found, not_reached = candidate_arrays(
+        instance, deadline=started + CANDIDATES_SHARE * (work_until - started)
+    )
+    unexamined = frozenset(not_reached)
+    pairs = pair_arrays(instance, found)
+    reserve = PLACEMENTS_BOUND_SHARE * max(0.0, work_until - time.perf_counter())
+    result = search(pairs, work_until - reserve, workers, gap_tolerance)
+    chosen = result.chosen
+    objective = float(int(pairs.value[chosen].sum()))
+    placements = int(pairs.weight[pairs.family[chosen]].sum())
+    weights = {d.key: placement_weight(d) for d in instance.demands}
+    left_out = sum(weights[key] for key in unexamined)
+    # a family not examined could at best be placed, worth less than one weight more
+    bound = result.bound + sum((weights[key] + 1) * PLACEMENT_WEIGHT for key in unexamined)
+    status = "optimal" if close_enough(objective, bound, gap_tolerance) else "feasible"
+    weighted_bound = left_out + placements_bound(
+        pairs, result.prices, placements, deadline=work_until
+    )
+    # a pair's place in its family's candidates: families' pairs are consecutive
+    offset = chosen - np.searchsorted(pairs.family, pairs.family[chosen])
+    picked = {
+        pairs.keys[family]: Candidate(
+            pairs.facility_ids[place], float(found[pairs.keys[family]].scores[at])
+        )
+        for family, place, at in zip(
+            pairs.family[chosen].tolist(),
+            pairs.facility[chosen].tolist(),
+            offset.tolist(),
+            strict=True,
+        )
+    }
     return Plan(
         status=status,
         objective=objective,
         bound=bound,
         solve_seconds=round(time.perf_counter() - started, 4),
         assignments=explained_assignments(instance, picked),
-        unplaced=explain_unplaced(instance, found, picked),
-        unplaced_codes=unplaced_codes(instance, found, picked),
+        unplaced=explain_unplaced(instance, found, picked, unexamined),
+        unplaced_codes=unplaced_codes(instance, found, picked, unexamined),
+        placements=placements,
+        placements_bound=weighted_bound,
     )

@@ -16,15 +16,19 @@ The CP-SAT model is built from small named constraint builders, with variables o
 feasible pairs. Before it is built, bounds (a min-cost flow without the bed limits, and
 prices on capacity) remove every pair that cannot be part of a plan better than the
 incumbent. When what is left is still too large for CP-SAT to finish within seconds, the
-LP relaxation is solved instead, by column generation, and rounded: its prices give a bound
-valid for the whole instance, and CP-SAT completes and then improves the rounded plan.
+LP relaxation is solved instead (by column generation, or on very large instances by
+first-order steps, PDLP) and rounded: its prices give a bound valid for the whole instance,
+and CP-SAT completes and then improves the rounded plan. A plan is optimal once proven
+within the gap tolerance (1e-4 by default), and every step keeps to the time limit.
 
 This module names the planner's public entry points; each concern lives in its own module:
 
-    solver.plan_data          Demand, PlanInstance, Candidate, Assignment, Plan, and what a
-                              placement is worth (placement_value)
-    solver.plan_candidates    feasible places per family and their scores (candidates),
-                              the one definition of a feasible pair (pair_refusal)
+    solver.plan_data          Demand, PlanInstance, Candidate, Assignment, Plan, what a
+                              placement is worth (placement_value) and counts for
+                              (placement_weight), and the gap tolerance of "optimal"
+    solver.plan_candidates    feasible places per family and their scores (candidate_arrays,
+                              candidates), the one definition of a feasible pair
+                              (pair_refusal)
     solver.plan_pairs         the feasible pairs as arrays, the form every later step uses
     solver.plan_heuristics    greedy and repaired min-cost-flow plans (the incumbent)
     solver.plan_bounds        Lagrangian, priced, LP (column generation) and knapsack
@@ -39,27 +43,35 @@ The hard rules themselves are in ``solver.rules``, shared with the one-family ra
 
 from __future__ import annotations
 
-from solver.plan_candidates import candidates, pair_refusal
+from solver.plan_candidates import Places, candidate_arrays, candidates, pair_refusal
 from solver.plan_data import (
+    DEFAULT_GAP_TOLERANCE,
+    RISK_WEIGHT,
     Assignment,
     Candidate,
     Demand,
     Plan,
     PlanInstance,
     placement_value,
+    placement_weight,
 )
 from solver.plan_explanations import explain_unplaced
 from solver.plan_solve import solve
 
 __all__ = [
+    "DEFAULT_GAP_TOLERANCE",
+    "RISK_WEIGHT",
     "Assignment",
     "Candidate",
     "Demand",
+    "Places",
     "Plan",
     "PlanInstance",
+    "candidate_arrays",
     "candidates",
     "explain_unplaced",
     "pair_refusal",
     "placement_value",
+    "placement_weight",
     "solve",
 ]

@@ -16,7 +16,17 @@ from broker.domain.rules import load_rules
 from broker.settings import PROJECT_ROOT
 from solver import plan_solve
 from solver.instance import FacilityState, Family, Needs, Person, PlacementRequest
-from solver.plans import Assignment, Demand, Plan, PlanInstance, candidates, placement_value, solve
+from solver.plan_candidates import candidate_arrays
+from solver.plans import (
+    RISK_WEIGHT,
+    Assignment,
+    Demand,
+    Plan,
+    PlanInstance,
+    candidates,
+    placement_value,
+    solve,
+)
 from solver.ranking import rank
 from solver.validate import plan_problems
 from tests.solver_support import plain_facility, reference_candidates
@@ -108,34 +118,84 @@ any_request = st.builds(
 )
 
 
-@pytest.mark.parametrize(
-    "exact_model_pairs", [plan_solve.MAX_MODEL_PAIRS, 0], ids=["exact", "relaxed"]
-)
+def best_weighted_placements(instance: PlanInstance) -> int:
+    """The most risk-weighted placements any plan makes, by trying every plan."""
+    found = candidates(instance)
+    demands = list(instance.demands)
+    facilities = {f.id: f for f in instance.facilities}
+    best = 0
+    for combo in itertools.product(*[[None, *found[d.key]] for d in demands]):
+        units: dict[int, int] = {}
+        beds: dict[int, int] = {}
+        for demand, option in zip(demands, combo, strict=True):
+            if option is not None:
+                units[option.facility_id] = units.get(option.facility_id, 0) + 1
+                beds[option.facility_id] = (
+                    beds.get(option.facility_id, 0) + demand.request.family.persons
+                )
+        if all(
+            units[f] <= facilities[f].free_units and beds[f] <= facilities[f].free_beds
+            for f in units
+        ):
+            weight = sum(
+                RISK_WEIGHT[d.request.risk]
+                for d, option in zip(demands, combo, strict=True)
+                if option is not None
+            )
+            best = max(best, weight)
+    return best
+
+
+ROUTES = {
+    # (MAX_MODEL_PAIRS, LP_ROUTE_PAIRS): which way solve goes on these small instances
+    "exact": (plan_solve.MAX_MODEL_PAIRS, plan_solve.LP_ROUTE_PAIRS),
+    "relaxed": (0, plan_solve.LP_ROUTE_PAIRS),
+    "first_order": (0, 0),
+}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
 @settings(max_examples=60, deadline=None)
 @given(
     requests=st.lists(request, min_size=1, max_size=4),
     facilities=st.lists(facility, min_size=1, max_size=4),
 )
 def test_plans_are_valid_and_optimal(
-    exact_model_pairs: int, requests: list[PlacementRequest], facilities: list[FacilityState]
+    route: str, requests: list[PlacementRequest], facilities: list[FacilityState]
 ) -> None:
-    """Through ``solve`` on both of its routes: the exact CP-SAT model, and (when no model
-    is small enough) the LP relaxation, which may not prove what it finds."""
+    """Through ``solve`` on each of its routes: the exact CP-SAT model, and (when no model
+    is small enough) the LP relaxation by column generation or by first-order steps, which
+    may not prove what they find. With no gap tolerated, optimal means the best plan there
+    is; with the default tolerance, within 1e-4 of it. The risk-weighted placements are
+    counted right and their bound holds."""
     instance = PlanInstance(
         demands=tuple(Demand(key=str(i), request=r) for i, r in enumerate(requests)),
         facilities=tuple(replace(f, id=i + 1) for i, f in enumerate(facilities)),
         network=NETWORK,
         now=NOW,
     )
-    kept, plan_solve.MAX_MODEL_PAIRS = plan_solve.MAX_MODEL_PAIRS, exact_model_pairs
+    kept = plan_solve.MAX_MODEL_PAIRS, plan_solve.LP_ROUTE_PAIRS
+    plan_solve.MAX_MODEL_PAIRS, plan_solve.LP_ROUTE_PAIRS = ROUTES[route]
     try:
-        plan = solve(instance, time_limit=5)
+        exact = solve(instance, time_limit=5, gap_tolerance=0.0)
+        tolerant = solve(instance, time_limit=5)
     finally:
-        plan_solve.MAX_MODEL_PAIRS = kept
-    assert plan_problems(instance, plan) == []
-    assert plan.status == "optimal" or exact_model_pairs == 0
-    assert plan.objective == brute_force(instance)
-    assert plan.bound >= plan.objective
+        plan_solve.MAX_MODEL_PAIRS, plan_solve.LP_ROUTE_PAIRS = kept
+    optimum, most_weight = brute_force(instance), best_weighted_placements(instance)
+    for plan in (exact, tolerant):
+        assert plan_problems(instance, plan) == []
+        assert plan.objective <= optimum <= plan.bound
+        weights = {d.key: RISK_WEIGHT[d.request.risk] for d in instance.demands}
+        assert plan.placements == sum(weights[a.key] for a in plan.assignments)
+        assert plan.placements <= most_weight <= plan.placements_bound
+        assert plan.placements_proven == (plan.placements >= plan.placements_bound)
+        if plan.status == "optimal":
+            assert plan.bound - plan.objective <= max(0.9999, 1e-4 * plan.bound)
+    assert exact.status == "optimal" or route != "exact"
+    if exact.status == "optimal":
+        assert exact.objective == optimum
+    if route != "first_order":  # the rounding steps see every pair of these small instances
+        assert exact.objective == optimum
 
 
 def test_validator_catches_broken_plans() -> None:
@@ -261,16 +321,17 @@ def test_the_relaxation_path_gives_valid_plans_and_true_bounds(
     from solver.plan_solve import solve_by_relaxation
 
     instance = _instance(requests, facilities)
-    pairs = pair_arrays(instance, candidates(instance))
+    pairs = pair_arrays(instance, candidate_arrays(instance)[0])
     optimum = brute_force(instance)
-    chosen, bound = solve_by_relaxation(
+    found = solve_by_relaxation(
         pairs,
-        pairs.value.astype(float),
         np.zeros(0, dtype=np.int64),
         float("inf"),
         time.perf_counter() + 1.5,
         workers=1,
+        gap_tolerance=0.0,
     )
+    chosen, bound = found.chosen, found.bound
     families = pairs.family[chosen]
     assert len(set(families.tolist())) == len(families)
     units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
@@ -296,7 +357,7 @@ def test_any_capacity_prices_bound_the_optimum(
     from solver.plan_pairs import pair_arrays
 
     instance = _instance(requests, facilities)
-    pairs = pair_arrays(instance, candidates(instance))
+    pairs = pair_arrays(instance, candidate_arrays(instance)[0])
     places = len(pairs.units)
     optimum = brute_force(instance)
     unit_price = np.asarray(prices[:places])
