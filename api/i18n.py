@@ -34,6 +34,8 @@ from broker.i18n import (
     current,
     gettext,
     local_datetime,
+    local_number,
+    local_share,
     local_time,
     ngettext,
     preferred_language,
@@ -87,13 +89,16 @@ def locale_middleware(settings: Settings, catalogues: Catalogues) -> Callable[[A
 
 def install(environment: Environment) -> None:
     """Templates translate with ``{% trans %}`` and ``_()``, in the request's language, and
-    show times with the ``when`` (date and time) and ``clock`` (time) filters."""
+    show times with the ``when`` (date and time) and ``clock`` (time) filters, counts with
+    ``number`` and shares as per cents with ``share``, as the language writes them."""
     environment.add_extension("jinja2.ext.i18n")
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         gettext, ngettext, newstyle=True
     )
     environment.filters["when"] = local_datetime
     environment.filters["clock"] = local_time
+    environment.filters["number"] = local_number
+    environment.filters["share"] = local_share
     environment.filters["say"] = say  # the solver's texts (broker.reason_texts)
     environment.globals["page_language"] = lambda: current().language
     environment.globals["language_names"] = LANGUAGE_NAMES

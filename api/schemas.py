@@ -359,67 +359,6 @@ class OperatorPatch(Strict):
     flexible_transfers: bool
 
 
-# --- plans ---------------------------------------------------------------------------------
-
-
-class BatchPlanIn(Strict):
-    requests: Annotated[list[FamilyRequest], Meta(min_length=1, max_length=2000)]
-
-
-class TransferPlanIn(Strict):
-    horizon_days: Annotated[int, Meta(ge=1, le=180)] = 14
-
-
-class EvacuationPlanIn(Strict):
-    facility_id: DbId
-
-
-class PlanItemOut(msgspec.Struct):
-    key: str
-    facility_id: int
-    facility_name: str
-    kind: str
-    region: str
-    score: float
-    reasons: list[str]
-    reason_codes: list[str]
-    placement_id: str | None
-    case_code: str | None
-    from_facility_id: int | None
-
-
-class UnplacedOut(msgspec.Struct):
-    key: str
-    code: str  # places_taken, no_place_fits ("unplaced" in plans stored before codes)
-    reason: str
-
-
-class PlanOut(msgspec.Struct):
-    plan_id: str
-    kind: str
-    status: str
-    state: str
-    objective: float
-    bound: float
-    gap: float
-    solve_seconds: float
-    assignments: list[PlanItemOut]
-    moves: list[PlanItemOut]
-    unplaced: list[UnplacedOut]
-
-
-class AppliedHoldOut(msgspec.Struct):
-    key: str
-    hold_id: str
-    facility_id: int
-    expires_at: datetime
-
-
-class PlanAppliedOut(msgspec.Struct):
-    plan_id: str
-    holds: list[AppliedHoldOut]
-
-
 class InquiryIn(Strict):
     full_name: Name
     birth_date: date

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 LANGUAGES = ("hu", "en")
@@ -130,6 +131,16 @@ def local_time(value: datetime) -> str:
     """The clock time of a moment (e.g. a hold's expiry), in the broker's zone."""
     locale = current()
     return format_time(value, "short", tzinfo=locale.zone, locale=_BABEL_LOCALE[locale.language])
+
+
+def local_number(value: int) -> str:
+    """A count as the reader writes it: "2 430" in Hungarian, "2,430" in English."""
+    return format_decimal(value, "#,##0", locale=_BABEL_LOCALE[current().language])
+
+
+def local_share(value: float) -> str:
+    """A share as a per cent, with up to four decimals: "0,01%" / "0.01%"."""
+    return format_percent(value, "#,##0.####%", locale=_BABEL_LOCALE[current().language])
 
 
 def preferred_language(accept_language: str, default: str) -> str:

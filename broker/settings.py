@@ -21,6 +21,7 @@ from broker.domain.identity import IdentityRetention
 from broker.domain.webhooks import TargetPolicy, TargetRefused, normalise_host, parse_target
 from broker.errors import ConfigurationError
 from broker.i18n import check_language, check_time_zone
+from solver.plan_data import DEFAULT_GAP_TOLERANCE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,9 @@ class Settings:
     plan_seconds_batch: int = 10
     plan_seconds_transfers: int = 10
     plan_seconds_evacuation: int = 2
+    # a plan is "optimal" when proven within this share of the best possible, and its
+    # solve stops there: the default of the mainstream MIP solvers
+    plan_gap_tolerance: float = DEFAULT_GAP_TOLERANCE
     # police inquiries: how long identity hashes outlive a stay, how recent a stay must be
     # to be confirmed, how many inquiries an officer may make per hour, and the shortest
     # time before any answer is sent (so that no answer comes back faster than another)
@@ -189,6 +193,11 @@ class Settings:
                 "BROKER_LOGIN_LOCK_AFTER must exceed BROKER_LOGIN_FREE_FAILURES and "
                 "BROKER_LOGIN_ADDRESS_FREE_FAILURES"
             )
+        if not 0 <= self.plan_gap_tolerance < 1:  # also refuses nan
+            raise ConfigurationError(
+                "BROKER_PLAN_GAP_TOLERANCE must be at least 0 and below 1 (a share of the "
+                f"bound, e.g. 0.0001 for 0.01 %), got {self.plan_gap_tolerance!r}"
+            )
         if self.hold_ttl_default_minutes > self.hold_ttl_max_minutes:
             raise ConfigurationError(
                 "BROKER_HOLD_TTL_DEFAULT_MINUTES must not exceed BROKER_HOLD_TTL_MAX_MINUTES"
@@ -264,6 +273,7 @@ _INT_FIELDS = {
     "webhook_timeout_seconds": "BROKER_WEBHOOK_TIMEOUT_SECONDS",
     "port": "BROKER_PORT",
 }
+_FLOAT_FIELDS = {"plan_gap_tolerance": "BROKER_PLAN_GAP_TOLERANCE"}
 _FLAG_FIELDS = {
     "scheduler": "BROKER_SCHEDULER",
     "secure_cookies": "BROKER_SECURE_COOKIES",
@@ -312,6 +322,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[attr] = int(env[var])
             except ValueError as exc:
                 raise ConfigurationError(f"{var} must be an integer, got {env[var]!r}") from exc
+    for attr, var in _FLOAT_FIELDS.items():
+        if env.get(var):
+            try:
+                values[attr] = float(env[var])
+            except ValueError as exc:
+                raise ConfigurationError(f"{var} must be a number, got {env[var]!r}") from exc
     for attr, var in _FLAG_FIELDS.items():
         if env.get(var):
             values[attr] = env[var].strip().lower() in {"1", "true", "yes", "on"}

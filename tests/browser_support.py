@@ -143,6 +143,13 @@ def shot(page: Any, name: str) -> None:
 CRISIS_CENTRE = "Napfény Ház Krízisközpont"
 
 
+def _signed_in(api: httpx.Client, username: str) -> dict[str, str]:
+    token = api.post(
+        "/api/v1/auth/token", json={"username": username, "password": username + "-demo-2026"}
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def hold_through_api(
     base: str,
     *,
@@ -153,11 +160,7 @@ def hold_through_api(
     """A hotline hold made through the API (a mother of 36, girls of ``children`` ages), so
     that a page has an incoming hold to show; returns its id."""
     with httpx.Client(base_url=base) as api:
-        token = api.post(
-            "/api/v1/auth/token",
-            json={"username": counsellor, "password": counsellor + "-demo-2026"},
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = _signed_in(api, counsellor)
         listed = api.get("/api/v1/facilities", headers=headers).json()
         found = next(f for f in listed if f["name"] == facility)
         body = {
@@ -171,3 +174,20 @@ def hold_through_api(
         assert held.status_code == 201, held.text
         hold_id: str = held.json()["hold_id"]
         return hold_id
+
+
+def plan_through_api(base: str, risks: tuple[str, ...], counsellor: str = "counsellor") -> Any:
+    """A batch plan made through the API, one mother of 30 with a girl of 6 per risk level
+    in ``risks``, so that the plan page has a plan to show; returns the API's answer."""
+    with httpx.Client(base_url=base) as api:
+        family = {
+            "adults": [{"age": 30, "sex": "female"}],
+            "children": [{"age": 6, "sex": "female"}],
+        }
+        planned = api.post(
+            "/api/v1/plans/batch",
+            json={"requests": [{"family": family, "risk": risk} for risk in risks]},
+            headers=_signed_in(api, counsellor),
+        )
+        assert planned.status_code == 200, planned.text
+        return planned.json()

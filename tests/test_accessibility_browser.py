@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser_support import demo_server, hold_through_api
+from tests.browser_support import demo_server, hold_through_api, plan_through_api
 from tests.conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -158,6 +158,9 @@ def test_no_serious_or_critical_violation_on_any_page(
         for path in ["/facilities", "/inbox", "/dashboard"]:
             page.goto(f"{server}{path}")
             _axe(page, path, language, "counsellor")
+        plan = plan_through_api(server, risks=("medium",), counsellor="counsellor2")
+        page.goto(f"{server}/plans/{plan['plan_id']}")
+        _axe(page, "/plans/{id}", language, "counsellor")
         # a page a counsellor may not see
         response = page.goto(f"{server}/staff/capacity")
         assert response.status == 403

@@ -18,6 +18,8 @@ from broker.i18n import (
     check_time_zone,
     gettext,
     local_datetime,
+    local_number,
+    local_share,
     local_time,
     preferred_language,
     using,
@@ -84,6 +86,19 @@ def test_times_are_local_and_in_the_readers_form() -> None:
         assert gettext("Sign in") == "Sign in"
     # outside a request: English, UTC
     assert local_time(moment) == "13:05"
+
+
+def test_counts_and_shares_are_in_the_readers_form() -> None:
+    """The plan page's numbers: "2 430" (a no-break space) and "0,01%" in Hungarian."""
+    with using(Locale("hu")):
+        assert local_number(2430) == "2\u00a0430"
+        assert local_number(7) == "7"
+        assert local_share(1e-4) == "0,01%"
+        assert local_share(0.0) == "0%"
+    with using(Locale("en")):
+        assert local_number(2430) == "2,430"
+        assert local_share(1e-4) == "0.01%"
+        assert local_share(0.005) == "0.5%"
 
 
 @pytest.mark.parametrize(("field", "value"), [("language", "de"), ("time_zone", "Mars/Olympus")])

@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser_support import CRISIS_CENTRE, demo_server, hold_through_api, shot
+from tests.browser_support import (
+    CRISIS_CENTRE,
+    demo_server,
+    hold_through_api,
+    plan_through_api,
+    shot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -120,6 +126,18 @@ def test_a_counsellor_reads_hungarian_then_switches_to_english(browser: Any, ser
             "Foglalt lakóegységek aránya intézménytípusonként"
         )
         assert "Ezekre a napokra nincs adat" in chart.locator("text").all_text_contents()
+
+        # a plan: the risk-weighted placements it makes and their bound, and what optimal means
+        plan = plan_through_api(server, risks=("high", "medium", "standard"))
+        page.goto(f"{server}/plans/{plan['plan_id']}")
+        assert page.locator("main h1").inner_text() == "Csoportos elhelyezés"
+        assert plan["placements"] == 3 + 2 + 1, plan  # the demo network has room for all three
+        assert page.locator("#plan-placements").inner_text() == (
+            f"Súlyozott elhelyezések: {plan['placements']} "
+            f"(felső korlát: {plan['placements_bound']})"
+        )
+        assert "legfeljebb 0,01%-kal marad el" in page.locator("#plan-optimal").inner_text()
+        shot(page, "i18n-plan-hungarian")
 
         # a date and time: "2026. 11. 29. 14:05", in Budapest
         page.click("header nav a[href='/facilities']")

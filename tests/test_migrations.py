@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import broker.db.models  # noqa: F401
-from broker.db import models_simulation  # noqa: F401
+from broker.db import models_planning, models_simulation  # noqa: F401
 from broker.db.engine import make_engine
 from broker.db.migrate import pending_revisions
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
+from broker.db.engine import make_engine
+from broker.settings import Settings
 from tests.conftest import Accounts, TestClock
 from tests.placement_support import Desk, family
+from tests.session_support import use_page_session
+
+# what placing a family counts for, by the risk its request names (standard if none)
+RISK_WEIGHT = {"high": 3, "medium": 2, "standard": 1}
 
 
 @pytest.fixture
@@ -21,6 +29,19 @@ def _plan(client: TestClient[Any], desk: Desk, path: str, body: dict[str, Any]) 
     assert response.status_code == 200, response.text
     plan: dict[str, Any] = response.json()
     return plan
+
+
+def _check_placements(plan: dict[str, Any], expected: int) -> None:
+    """The plan counts ``expected`` risk-weighted placements (worked out by the test from
+    what it placed), within the proven bound, and says proven exactly when it reaches it."""
+    assert plan["placements"] == expected, plan
+    assert isinstance(plan["placements_bound"], int)
+    assert plan["placements"] <= plan["placements_bound"]
+    assert plan["placements_proven"] == (plan["placements"] >= plan["placements_bound"])
+
+
+def _risk_weight(request: dict[str, Any]) -> int:
+    return RISK_WEIGHT[request.get("risk", "standard")]
 
 
 def _holds(client: TestClient[Any], desk: Desk) -> list[dict[str, Any]]:
@@ -52,6 +73,9 @@ def test_batch_plan_places_everyone_it_can_and_applies(desk: Desk, client: TestC
     )
     assert plan["bound"] >= plan["objective"] > 0
     assert all(item["reasons"] for item in plan["assignments"])
+    _check_placements(plan, sum(_risk_weight(requests[int(k)]) for k in placed))  # 1 + 2 + 3
+    # no family of the three placed could be left out for another: nothing could place more
+    assert plan["placements_proven"] is True
 
     applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
     assert applied.status_code == 200, applied.text
@@ -102,6 +126,7 @@ def test_transfer_plan_moves_residents_near_their_limit_one_tier_on(
     ] == [(placement["placement_id"], home, crisis)]
     assert plan["moves"][0]["case_code"] == placement["case_code"]
     assert other_crisis not in [m["facility_id"] for m in plan["moves"]]
+    _check_placements(plan, RISK_WEIGHT["standard"])  # her stay is not overdue yet
     applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
     assert applied.status_code == 200, applied.text
     hold_id = applied.json()["holds"][0]["hold_id"]
@@ -129,6 +154,8 @@ def test_transfer_plan_prefers_overdue_stays_and_a_formal_change_in_the_same_hou
     assert [(m["placement_id"], m["facility_id"]) for m in plan["moves"]] == [
         (first["placement_id"], home)
     ]
+    # an overdue stay counts one more than its risk
+    _check_placements(plan, RISK_WEIGHT["standard"] + 1)
 
     # the operator switches to flexible transfers and has a secret shelter in the same house
     same_house = desk.facility(
@@ -148,6 +175,7 @@ def test_transfer_plan_prefers_overdue_stays_and_a_formal_change_in_the_same_hou
     in_house = next(m for m in moves.values() if m["facility_id"] == same_house)
     assert "a formal change inside the same house" in " ".join(in_house["reasons"])
     assert set(moves) == {first["placement_id"], second["placement_id"]}
+    _check_placements(plan, RISK_WEIGHT["standard"] + 1 + RISK_WEIGHT["standard"])
 
 
 def test_evacuation_keeps_families_whole_and_out_of_the_danger_zone(
@@ -157,16 +185,19 @@ def test_evacuation_keeps_families_whole_and_out_of_the_danger_zone(
     near_secret = desk.facility(2, 8, name="Near secret", kind="secret_shelter", region="Baranya")
     far_secret = desk.facility(1, 4, name="Far secret", kind="secret_shelter", region="Zala")
     far_crisis = desk.facility(2, 6, name="Far crisis", region="Vas")
-    residents = []
+    residents, weights = [], {}
     for body in (family(risk="high"), family(children=((4, "female"), (6, "male")))):
         hold = desk.hold(compromised, body).json()
         residents.append(desk.confirm(hold["hold_id"], compromised).json()["placement_id"])
+        weights[residents[-1]] = _risk_weight(body)
     plan = _plan(client, desk, "evacuation", {"facility_id": compromised})
     assert plan["kind"] == "evacuation" and plan["status"] == "optimal", plan
     moves = {m["placement_id"]: m["facility_id"] for m in plan["moves"]}
     assert moves[residents[0]] == far_secret  # high risk: secret shelters only, and not nearby
     assert moves[residents[1]] in {far_crisis, far_secret}
     assert near_secret not in moves.values()
+    _check_placements(plan, sum(weights[placement_id] for placement_id in moves))  # 3 + 1
+    assert plan["placements_proven"] is True
     applied = client.post(f"/api/v1/plans/{plan['plan_id']}/apply", headers=desk.counsellor)
     assert applied.status_code == 200, applied.text
 
@@ -187,6 +218,99 @@ def test_evacuation_without_room_is_infeasible_with_the_binding_reason(
     assert plan["unplaced"][0]["reason"].startswith(
         "no secret-shelter unit outside the danger regions fits a family of 6"
     )
+
+
+def test_an_infeasible_evacuation_keeps_what_it_places_and_its_bound(
+    desk: Desk, client: TestClient[Any]
+) -> None:
+    """A plan that cannot move everyone is infeasible, yet still says what it moves and
+    that no plan could move more."""
+    compromised = desk.facility(3, 12, name="Compromised", kind="secret_shelter", region="Zala")
+    elsewhere = desk.facility(2, 6, name="Crisis elsewhere", region="Pest")
+    big = family(
+        children=((2, "female"), (4, "female"), (6, "female"), (8, "female"), (9, "female")),
+        risk="high",
+    )
+    small = family(risk="medium")
+    placed = {}
+    for body in (big, small):
+        hold = desk.hold(compromised, body).json()
+        placed[desk.confirm(hold["hold_id"], compromised).json()["placement_id"]] = body
+    plan = _plan(client, desk, "evacuation", {"facility_id": compromised})
+    assert plan["status"] == "infeasible"
+    assert [m["facility_id"] for m in plan["moves"]] == [elsewhere]
+    moved = plan["moves"][0]["placement_id"]
+    assert placed[moved] is small
+    _check_placements(plan, _risk_weight(small))
+    # the big family fits nowhere outside the danger zone: no plan moves more
+    assert plan["placements_proven"] is True
+    shown = client.get(f"/api/v1/plans/{plan['plan_id']}", headers=desk.counsellor).json()
+    assert {key: shown[key] for key in ("placements", "placements_bound", "status")} == {
+        key: plan[key] for key in ("placements", "placements_bound", "status")
+    }
+
+
+def _forget_placements(settings: Settings, plan_id: str) -> None:
+    """Make the plan look stored before placements were kept, as migration 0014 leaves it."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE plans SET placements = NULL, placements_bound = NULL WHERE id = :id"),
+            {"id": plan_id},
+        )
+    engine.dispose()
+
+
+def test_a_plan_stored_before_placements_were_kept_reads_them_as_null(
+    desk: Desk, client: TestClient[Any], settings: Settings
+) -> None:
+    desk.facility(1, 3)
+    plan = _plan(client, desk, "batch", {"requests": [family()]})
+    _forget_placements(settings, plan["plan_id"])
+    shown = client.get(f"/api/v1/plans/{plan['plan_id']}", headers=desk.counsellor)
+    assert shown.status_code == 200, shown.text
+    old = shown.json()
+    assert (old["placements"], old["placements_bound"], old["placements_proven"]) == (
+        None,
+        None,
+        None,
+    )
+    assert old["assignments"] == plan["assignments"]
+
+
+def test_the_plan_page_says_the_placements_in_hungarian_and_nothing_for_an_old_plan(
+    desk: Desk, client: TestClient[Any], settings: Settings
+) -> None:
+    home = desk.facility(2, 6, name="Otthon", region="Vas")
+    plan = _plan(client, desk, "batch", {"requests": [family(risk="medium"), family()]})
+    assert plan["status"] == "optimal" and plan["placements"] == 3
+    use_page_session(client, desk.counsellor["Authorization"])
+    hungarian = {"Accept-Language": "hu"}
+    page = client.get(f"/plans/{plan['plan_id']}", headers=hungarian)
+    assert page.status_code == 200, page.text
+    text = html.unescape(page.text)
+    assert "<h1>Csoportos elhelyezés</h1>" in text
+    assert (
+        f"Súlyozott elhelyezések: {plan['placements']} "
+        f"(felső korlát: {plan['placements_bound']})" in text
+    )
+    assert "a magas kockázatú család háromszor" in text
+    assert "bizonyítottan legfeljebb 0,01%-kal marad el" in text  # the default tolerance
+    assert text.count(f'data-facility-id="{home}"') == 2
+
+    _forget_placements(settings, plan["plan_id"])
+    old = html.unescape(client.get(f"/plans/{plan['plan_id']}", headers=hungarian).text)
+    assert "Súlyozott elhelyezések" not in old and "felső korlát" not in old
+    assert "Javasolt helyek" in old
+
+
+def test_the_openapi_document_says_what_the_plans_numbers_mean(client: TestClient[Any]) -> None:
+    fields = client.get("/schema/openapi.json").json()["components"]["schemas"]["PlanOut"]
+    described = {name: field.get("description", "") for name, field in fields["properties"].items()}
+    assert "BROKER_PLAN_GAP_TOLERANCE" in described["status"]
+    assert "high-risk family counts 3" in described["placements"]
+    assert "upper bound" in described["placements_bound"]
+    assert "placements_bound" in described["placements_proven"]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from api.app import create_app
 from broker.errors import ConfigurationError
 from broker.settings import DEMO_ADDRESS_KEY, DEMO_HOTLINE_CONTACT, load_settings
+from solver.plan_data import DEFAULT_GAP_TOLERANCE
 
 
 def _key() -> str:
@@ -80,3 +81,23 @@ def test_keys_must_differ() -> None:
     key = _key()
     with pytest.raises(ConfigurationError, match="different"):
         load_settings(_production_env(BROKER_ADDRESS_KEY=key, BROKER_IDENTITY_KEY=key))
+
+
+def test_the_plan_gap_tolerance_is_read_as_a_share() -> None:
+    assert load_settings({}).plan_gap_tolerance == DEFAULT_GAP_TOLERANCE == 1e-4
+    assert load_settings({"BROKER_PLAN_GAP_TOLERANCE": "0.005"}).plan_gap_tolerance == 0.005
+    assert load_settings({"BROKER_PLAN_GAP_TOLERANCE": "0"}).plan_gap_tolerance == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-0.1", "BROKER_PLAN_GAP_TOLERANCE must be at least 0 and below 1 .*got -0.1"),
+        ("1", "BROKER_PLAN_GAP_TOLERANCE must be at least 0 and below 1 .*got 1.0"),
+        ("nan", "BROKER_PLAN_GAP_TOLERANCE must be at least 0 and below 1 .*got nan"),
+        ("abc", "BROKER_PLAN_GAP_TOLERANCE must be a number, got 'abc'"),
+    ],
+)
+def test_a_plan_gap_tolerance_outside_0_to_1_is_refused(value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings({"BROKER_PLAN_GAP_TOLERANCE": value})

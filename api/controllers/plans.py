@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 from api.controllers.placement import family_request
 from api.deps import Actor, Broker, DbSession, Now
 from api.guards import allow
-from api.schemas import (
+from api.schemas_plans import (
     AppliedHoldOut,
     BatchPlanIn,
     EvacuationPlanIn,
@@ -55,6 +55,9 @@ def _out(view: planning.PlanView) -> PlanOut:
             UnplacedOut(key=key, code=view.unplaced_codes.get(key, "unplaced"), reason=reason)
             for key, reason in view.unplaced.items()
         ],
+        placements=view.placements,
+        placements_bound=view.placements_bound,
+        placements_proven=view.placements_proven,
     )
 
 

@@ -6,6 +6,7 @@
     shared       the root redirect, home, the facilities overview, the inbox and the favicon
     dashboard    the statistics dashboard (counsellors and admins)
     simulations  the policy simulator: start a simulation, follow it, read its report
+    plans        one plan: its status, its risk-weighted placements and bound, its places
     call         the counsellor's call screen: match, hold, release, match again
     waitlist     the call screen's waiting list: add the family, hold the place found, remove
     family_form  the call screen's family form, checked by the JSON API's schema
@@ -26,6 +27,7 @@ from litestar.types import ControllerRouterHandler
 from api.pages.call import call_hold, call_match, call_match_again, call_page, call_release
 from api.pages.dashboard import dashboard_page
 from api.pages.login import login_page, login_submit, logout_submit
+from api.pages.plans import plan_page
 from api.pages.police import police_page, police_submit
 from api.pages.shared import favicon, home, inbox_page, overview_page, root
 from api.pages.simulations import SimulationPages
@@ -52,6 +54,7 @@ PAGE_HANDLERS: list[ControllerRouterHandler] = [
     overview_page,
     dashboard_page,
     SimulationPages,
+    plan_page,
     call_page,
     call_match,
     call_hold,

@@ -1,7 +1,9 @@
 """SQLModel tables. Rows only: behaviour lives in ``broker.domain`` and ``broker.services``.
 
 Times are stored as naive UTC and handed back timezone-aware, so SQLite and PostgreSQL
-behave alike. A facility's street address exists here only as AES-GCM ciphertext.
+behave alike. A facility's street address exists here only as AES-GCM ciphertext. The
+plans' table is in ``broker.db.models_planning``, the simulations' in
+``broker.db.models_simulation``.
 """
 
 from __future__ import annotations
@@ -327,33 +329,6 @@ class RegistryRevision(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
-
-
-class PlanRecord(SQLModel, table=True):
-    """A proposed plan (batch placement, transfers or evacuation), kept until applied."""
-
-    __tablename__ = "plans"
-
-    id: str = Field(primary_key=True, max_length=32)
-    kind: str = Field(max_length=20)  # batch, transfers, evacuation
-    status: str = Field(max_length=20)  # optimal, feasible, infeasible
-    state: str = Field(max_length=20)  # proposed, applied
-    objective: float
-    bound: float
-    gap: float
-    solve_seconds: float
-    facility_id: int | None = Field(default=None, foreign_key="facilities.id")  # evacuated
-    # items: {"key", "facility_id", "request"?, "placement_id"?}; unplaced: {"key": reason}
-    items: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    unplaced: dict[str, str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    # {"key": code}: places_taken or no_place_fits (null in plans stored before codes)
-    unplaced_codes: dict[str, str] | None = Field(
-        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
-    )
-    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    created_by_user_id: int | None = Field(default=None, foreign_key="users.id")
-    applied_at: datetime | None = _time(nullable=True)
-    applied_by_user_id: int | None = Field(default=None, foreign_key="users.id")
 
 
 class ResidentIdentity(SQLModel, table=True):

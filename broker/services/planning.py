@@ -10,13 +10,14 @@ changed.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from broker.db.models import Facility, Operator, Placement, PlanRecord
+from broker.db.models import Facility, Operator, Placement
+from broker.db.models_planning import PlanRecord
 from broker.domain.access import Principal
 from broker.domain.audit_chain import AuditAction
 from broker.domain.requests import check_regions, request_from_json, request_to_json
@@ -28,6 +29,7 @@ from broker.services.availability import facility_states
 from broker.services.context import ServiceContext
 from broker.services.holds import hold_create, transfer_hold_create
 from broker.services.locks import lock_facilities, lock_placements
+from broker.settings import Settings
 from solver.instance import PlacementRequest
 from solver.plans import Demand, Plan, PlanInstance, solve
 from solver.transfers import SAME_HOUSE_REASON, TransferTargets
@@ -62,6 +64,11 @@ class PlanView:
     items: tuple[PlanItemView, ...]
     unplaced: dict[str, str]
     unplaced_codes: dict[str, str]
+    # risk-weighted placements, the proven bound on any plan's, and whether this plan
+    # reaches it; None in plans stored before they were kept
+    placements: int | None
+    placements_bound: int | None
+    placements_proven: bool | None
 
 
 # A plan's state as a message names it; the stored value stays the code.
@@ -76,8 +83,8 @@ def _plan_state_word(state: str) -> str:
     return gettext(word) if word is not None else state
 
 
-def _solve_checked(instance: PlanInstance, time_limit: float) -> Plan:
-    plan = solve(instance, time_limit=time_limit)
+def _solve_checked(instance: PlanInstance, time_limit: float, settings: Settings) -> Plan:
+    plan = solve(instance, time_limit=time_limit, gap_tolerance=settings.plan_gap_tolerance)
     problems = plan_problems(instance, plan)
     if problems:  # never hand out a plan that breaks a rule
         raise BrokerError(
@@ -105,6 +112,8 @@ def _store(
         bound=plan.bound,
         gap=plan.gap,
         solve_seconds=plan.solve_seconds,
+        placements=plan.placements,
+        placements_bound=plan.placements_bound,
         facility_id=facility_id,
         items=items,
         unplaced=dict(plan.unplaced),
@@ -157,7 +166,7 @@ def plan_batch(
         network=context.network(),
         now=now,
     )
-    plan = _solve_checked(instance, float(context.settings.plan_seconds_batch))
+    plan = _solve_checked(instance, float(context.settings.plan_seconds_batch), context.settings)
     items = [_item(a, request=request_to_json(requests[int(a.key)])) for a in plan.assignments]
     return _store(session=session, kind="batch", plan=plan, items=items, actor=actor, now=now)
 
@@ -210,7 +219,9 @@ def plan_transfers(
             )
         )
     instance = PlanInstance(demands=tuple(demands), facilities=facilities, network=network, now=now)
-    plan = _solve_checked(instance, float(context.settings.plan_seconds_transfers))
+    plan = _solve_checked(
+        instance, float(context.settings.plan_seconds_transfers), context.settings
+    )
     source_of = {placement.id: source.id for placement, source in due}
     items = [
         _item(a, placement_id=a.key, from_facility_id=source_of[a.key]) for a in plan.assignments
@@ -249,17 +260,12 @@ def plan_evacuation(
         forbidden_regions=danger,
         excluded_facility_ids=frozenset({facility_id}),
     )
-    plan = _solve_checked(instance, float(context.settings.plan_seconds_evacuation))
+    plan = _solve_checked(
+        instance, float(context.settings.plan_seconds_evacuation), context.settings
+    )
     if plan.unplaced:  # everyone must be moved: a partial plan is an infeasible one
-        plan = Plan(
-            status="infeasible",
-            objective=plan.objective,
-            bound=plan.bound,
-            solve_seconds=plan.solve_seconds,
-            assignments=plan.assignments,
-            unplaced=plan.unplaced,
-            unplaced_codes=plan.unplaced_codes,
-        )
+        # only the status changes: the numbers still say what this plan and any plan place
+        plan = replace(plan, status="infeasible")
     items = [_item(a, placement_id=a.key, from_facility_id=facility_id) for a in plan.assignments]
     return _store(
         session=session,
@@ -414,4 +420,11 @@ def plan_get(*, session: Session, plan_id: str) -> PlanView:
         items=items,
         unplaced=dict(record.unplaced),
         unplaced_codes=dict(record.unplaced_codes or {}),
+        placements=record.placements,
+        placements_bound=record.placements_bound,
+        placements_proven=(
+            None
+            if record.placements is None or record.placements_bound is None
+            else record.placements >= record.placements_bound
+        ),
     )

@@ -6,7 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import broker.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from broker.db import models_simulation  # noqa: F401  (and the simulations' table)
+from broker.db import models_planning, models_simulation  # noqa: F401  (and theirs)
 from broker.db.engine import make_engine
 
 config = context.config
