@@ -60,6 +60,10 @@ EXPLAIN_SECONDS = 0.02
 # A generous cost of the min-cost-flow plan and its repair, per pair (1.1 microseconds
 # measured on an idle machine, 1.7 when another process shares the cores).
 FLOW_SECONDS_PER_PAIR = 2.5e-6
+# The share of the time left that first-order steps on the LP get: their prices make both
+# the bound and the min-cost-flow plan at bed prices, while CP-SAT improves little on
+# instances this large.
+PDLP_SHARE = 0.5
 # The share of the working time the candidates may take at most (they need far less
 # unless the instance is huge).
 CANDIDATES_SHARE = 0.7
@@ -200,7 +204,7 @@ def solve_by_relaxation(
     left = deadline - time.perf_counter()
     lp_deadline = time.perf_counter() + 0.5 * left
     if len(pairs.value) > LP_ROUTE_PAIRS:
-        relaxation = pdlp_relaxation(pairs, lp_deadline, workers)
+        relaxation = pdlp_relaxation(pairs, time.perf_counter() + PDLP_SHARE * left, workers)
         best = min(bound, relaxation.bound)
         chosen = lp_rounding(
             pairs, relaxation, incumbent_pairs, deadline, workers, (1 - gap_tolerance) * best

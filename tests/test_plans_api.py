@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from broker.db.engine import make_engine
+from broker.db.engine import make_engine, unit_of_work
+from broker.domain.states import Audience, Event
+from broker.services import notifications
 from broker.settings import Settings
 from tests.conftest import Accounts, TestClock
 from tests.placement_support import Desk, family
@@ -302,6 +305,55 @@ def test_the_plan_page_says_the_placements_in_hungarian_and_nothing_for_an_old_p
     old = html.unescape(client.get(f"/plans/{plan['plan_id']}", headers=hungarian).text)
     assert "Súlyozott elhelyezések" not in old and "felső korlát" not in old
     assert "Javasolt helyek" in old
+
+
+def test_the_hotline_inbox_links_a_proposed_plan_to_its_page(
+    desk: Desk, client: TestClient[Any], settings: Settings, clock: TestClock
+) -> None:
+    """A plan named in a hotline message (as the nightly transfer proposal names it) is a
+    link to the plan page for those who may read plans; the link opens the plan."""
+    desk.facility(1, 3)
+    plan = _plan(client, desk, "batch", {"requests": [family(risk="medium")]})
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with unit_of_work(engine, audit_key=settings.audit_key_bytes) as session:
+            notifications.notify(
+                session=session,
+                event=Event.PLAN_TRANSFER_PROPOSAL,
+                audience=Audience.HOTLINE,
+                payload={"plan_id": plan["plan_id"], "moves": 1, "status": plan["status"]},
+                now=clock(),
+            )
+    finally:
+        engine.dispose()
+    use_page_session(client, desk.counsellor["Authorization"])
+    inbox = client.get("/inbox", headers={"Accept-Language": "hu"})
+    assert inbox.status_code == 200, inbox.text
+    link = f'href="/plans/{plan["plan_id"]}"'
+    assert inbox.text.count(link) == 1
+    opened = client.get(f"/plans/{plan['plan_id']}", headers={"Accept-Language": "hu"})
+    assert opened.status_code == 200
+    assert "Súlyozott elhelyezések: 2" in html.unescape(opened.text)
+
+
+def test_only_plan_readers_get_plan_links() -> None:
+    from api.pages.shared import _about
+
+    item = notifications.InboxItem(
+        id=1,
+        event=Event.PLAN_TRANSFER_PROPOSAL,
+        audience=Audience.HOTLINE,
+        facility_id=None,
+        payload={"plan_id": "a" * 32},
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        state="inbox_only",
+        attempts=0,
+        last_error=None,
+    )
+    linked = _about(item, {}, plan_links=True)
+    unlinked = _about(item, {}, plan_links=False)
+    assert [fact.href for fact in linked] == [f"/plans/{'a' * 32}"]
+    assert [fact.href for fact in unlinked] == [None]
 
 
 def test_the_openapi_document_says_what_the_plans_numbers_mean(client: TestClient[Any]) -> None:

@@ -33,11 +33,13 @@ STATUS_TEXTS = {
     "infeasible": N_("infeasible: not every family can be placed"),
 }
 STATE_TEXTS = {PlanState.PROPOSED: N_("proposed"), PlanState.APPLIED: N_("applied")}
+# who may read a plan here (the API's readers); the inbox links plans for them alone
+PLAN_READERS = (Role.COUNSELLOR, Role.ADMIN)
 
 
 @get(
     "/plans/{plan_id:str}",
-    opt=allow(Role.COUNSELLOR, Role.ADMIN, via="cookie"),
+    opt=allow(*PLAN_READERS, via="cookie"),
     sync_to_thread=True,
 )
 def plan_page(plan_id: FromPath[str], db: DbSession, broker: Broker, actor: Actor) -> Template:

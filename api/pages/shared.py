@@ -10,7 +10,7 @@ The statistics dashboard, shared by the same roles, has a module of its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from litestar.response import File, Redirect, Template
 from api.deps import Actor, Broker, DbSession, Now
 from api.guards import allow, public
 from api.pages.common import home_for
+from api.pages.plans import PLAN_READERS
 from broker.domain.access import ALL_ROLES, Principal, Role
 from broker.domain.rules import FacilityKind
 from broker.domain.states import DeliveryState, Event
@@ -75,6 +76,7 @@ class Fact:
     text: str = ""
     full: str | None = None
     at: datetime | None = None
+    href: str | None = None  # a page about it, for readers who may open that page
 
 
 def _fact(kind: str, label: str, value: Any) -> Fact:
@@ -89,14 +91,19 @@ def _fact(kind: str, label: str, value: Any) -> Fact:
     return Fact(kind, label, text)
 
 
-def _about(item: notifications.InboxItem, names: dict[int, str]) -> list[Fact]:
+def _about(
+    item: notifications.InboxItem, names: dict[int, str], *, plan_links: bool = False
+) -> list[Fact]:
     facility_id = item.payload.get("facility_id", item.facility_id)
     facts: list[Fact] = []
     if isinstance(facility_id, int):
         facts.append(Fact("facility", "", names.get(facility_id) or gettext(UNLISTED_FACILITY)))
     for key, label, kind in INBOX_FACTS:
         if item.payload.get(key) is not None:
-            facts.append(_fact(kind, label, item.payload[key]))
+            fact = _fact(kind, label, item.payload[key])
+            if key == "plan_id" and plan_links:
+                fact = replace(fact, href=f"/plans/{item.payload[key]}")
+            facts.append(fact)
     return facts
 
 
@@ -158,11 +165,15 @@ def overview_page(
 )
 def inbox_page(db: DbSession, actor: Actor) -> Template:
     view = notifications.inbox_view(session=db, actor=actor, limit=200)
+    reads_plans = actor.role in PLAN_READERS
     return Template(
         "inbox.html",
         context={
             "actor": actor,
-            "items": [(item, _about(item, view.facility_names)) for item in view.items],
+            "items": [
+                (item, _about(item, view.facility_names, plan_links=reads_plans))
+                for item in view.items
+            ],
             "texts": EVENT_TEXTS,
             "delivery_texts": DELIVERY_TEXTS,
         },
