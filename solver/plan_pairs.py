@@ -28,6 +28,7 @@ class Pairs:
     units: np.ndarray  # free units per facility index
     beds: np.ndarray  # free beds per facility index
     weight: np.ndarray  # per family index: its risk weight plus urgency (placement_weight)
+    region: np.ndarray  # per facility index: a number for its region
 
 
 def pair_arrays(instance: PlanInstance, found: dict[str, Places]) -> Pairs:
@@ -55,6 +56,9 @@ def pair_arrays(instance: PlanInstance, found: dict[str, Places]) -> Pairs:
         units=np.asarray([f.free_units for f in instance.facilities], dtype=np.float64),
         beds=np.asarray([f.free_beds for f in instance.facilities], dtype=np.float64),
         weight=weight,
+        region=np.unique([f.region for f in instance.facilities], return_inverse=True)[1]
+        if instance.facilities
+        else empty,
     )
 
 

@@ -45,6 +45,7 @@ from solver.plan_data import (
 from solver.plan_explanations import explain_unplaced, explained_assignments, unplaced_codes
 from solver.plan_heuristics import fill_greedily, flow_plan, greedy
 from solver.plan_model import solve_pairs
+from solver.plan_neighbourhoods import improve_by_regions
 from solver.plan_pairs import Pairs, pair_arrays, top_per_family
 
 # Above this many pairs left after pruning, CP-SAT rarely improves on the greedy plan
@@ -94,18 +95,17 @@ def lp_rounding(
     incumbent: np.ndarray,
     deadline: float,
     workers: int,
-    target: float,
     options: int = 3,
 ) -> np.ndarray:
-    """A plan from the LP relaxation: the best of the ``incumbent``, a greedy rounding (pairs
-    in the order of how much of them the LP takes, then of their value net of the capacity
-    prices) and the min-cost flow at the LP's bed prices, repaired. Then, while time is
-    left, CP-SAT improves it with every family free again among its best-priced pairs and
-    the pairs the LP uses most, stopping at ``target``. Returns the chosen pair indices."""
+    """A plan from an approximate LP solution (first-order steps): the best of the
+    ``incumbent``, a greedy rounding (pairs in the order of how much of them the LP takes,
+    then of their value net of the capacity prices) and the min-cost flow at the LP's bed
+    prices, repaired; then improved region by region until the ``deadline`` (CP-SAT on the
+    whole of so large an instance improves little in seconds). Returns the chosen pair
+    indices."""
     share = np.zeros(len(pairs.value))
     share[relaxation.columns] = relaxation.x
     every = np.arange(len(pairs.value))
-    used = np.flatnonzero(share > 0.1)
     best_priced = top_per_family(pairs, every, relaxation.reduced, options)
     ordered = np.unique(np.concatenate([np.flatnonzero(share > 1e-3), best_priced]))
     plans = [
@@ -115,21 +115,13 @@ def lp_rounding(
             ordered[np.lexsort((-relaxation.reduced[ordered], -share[ordered]))],
             pairs.units,
             pairs.beds,
+            deadline=deadline,
         ),
     ]
     if time.perf_counter() + FLOW_SECONDS_PER_PAIR * len(pairs.value) < deadline:
         plans.append(flow_plan(pairs, relaxation.bed_price, deadline)[0])
     plan = max(plans, key=lambda chosen: int(pairs.value[chosen].sum()))
-    if deadline - time.perf_counter() < 0.1:
-        return plan
-    wider = np.unique(np.concatenate([best_priced, used, plan]))
-    improved = solve_pairs(
-        pairs, wider, pairs.units, pairs.beds, deadline, workers, plan, target=target
-    )
-    better = None if improved is None else improved.chosen
-    if better is not None and pairs.value[better].sum() > pairs.value[plan].sum():
-        return better
-    return plan
+    return improve_by_regions(pairs, plan, deadline, workers)
 
 
 def vertex_rounding(
@@ -206,9 +198,7 @@ def solve_by_relaxation(
     if len(pairs.value) > LP_ROUTE_PAIRS:
         relaxation = pdlp_relaxation(pairs, time.perf_counter() + PDLP_SHARE * left, workers)
         best = min(bound, relaxation.bound)
-        chosen = lp_rounding(
-            pairs, relaxation, incumbent_pairs, deadline, workers, (1 - gap_tolerance) * best
-        )
+        chosen = lp_rounding(pairs, relaxation, incumbent_pairs, deadline, workers)
     else:
         every = np.arange(len(pairs.value))
         rating = pairs.value.astype(np.float64) if reduced is None else reduced
@@ -327,6 +317,8 @@ def solve(
     left_out = sum(weights[key] for key in unexamined)
     # a family not examined could at best be placed, worth less than one weight more
     bound = result.bound + sum((weights[key] + 1) * PLACEMENT_WEIGHT for key in unexamined)
+    # a true bound is never below a plan found: any shortfall is floating-point rounding
+    bound = max(bound, objective)
     status = "optimal" if close_enough(objective, bound, gap_tolerance) else "feasible"
     weighted_bound = left_out + placements_bound(
         pairs, result.prices, placements, deadline=work_until
