@@ -214,55 +214,75 @@ def lp_relaxation(
     )
 
 
-def pdlp_relaxation(pairs: Pairs, deadline: float, threads: int) -> Relaxation:
-    """The LP relaxation over every pair at once, by first-order steps (PDLP), stopped at
-    the ``deadline``. Its solution is approximate, but the bound is :func:`priced_bound` at
-    its duals, so it is valid whenever it stops; on large instances it reaches a tight bound
-    in a fraction of the time column generation with a simplex method needs."""
-    families, places, count = len(pairs.keys), len(pairs.units), len(pairs.value)
-    column = np.arange(count)
-    matrix = scipy.sparse.csc_matrix(
-        (
-            np.concatenate([np.ones(2 * count), pairs.persons]),
+class FirstOrderLp:
+    """The LP relaxation over every pair at once, by first-order steps (PDLP), built once
+    and run until a deadline. The solution is approximate, but the bound is
+    :func:`priced_bound` at its duals, so it is valid whenever it stops; on large instances
+    it reaches a tight bound in a fraction of the time column generation with a simplex
+    method needs."""
+
+    def __init__(self, pairs: Pairs, threads: int) -> None:
+        self.pairs, self.threads = pairs, max(1, threads)
+        families, places, count = len(pairs.keys), len(pairs.units), len(pairs.value)
+        column = np.arange(count)
+        matrix = scipy.sparse.csc_matrix(
             (
-                np.concatenate(
-                    [pairs.family, families + pairs.facility, families + places + pairs.facility]
+                np.concatenate([np.ones(2 * count), pairs.persons]),
+                (
+                    np.concatenate(
+                        [
+                            pairs.family,
+                            families + pairs.facility,
+                            families + places + pairs.facility,
+                        ]
+                    ),
+                    np.concatenate([column, column, column]),
                 ),
-                np.concatenate([column, column, column]),
             ),
-        ),
-        shape=(families + 2 * places, count),
-    )
-    program = pdlp.QuadraticProgram()
-    # minimise; values scaled so that one placement is worth about one
-    program.objective_vector = -pairs.value.astype(np.float64) / PLACEMENT_WEIGHT
-    program.constraint_lower_bounds = np.full(families + 2 * places, -np.inf)
-    program.constraint_upper_bounds = np.concatenate([np.ones(families), pairs.units, pairs.beds])
-    program.variable_lower_bounds = np.zeros(count)
-    program.variable_upper_bounds = np.ones(count)
-    program.constraint_matrix = matrix
-    params = solvers_pb2.PrimalDualHybridGradientParams()
-    params.termination_criteria.time_sec_limit = max(0.01, deadline - time.perf_counter())
-    params.termination_criteria.simple_optimality_criteria.eps_optimal_relative = 1e-7
-    params.num_threads = max(1, threads)
-    result = pdlp.primal_dual_hybrid_gradient(program, params)
-    dual = -np.asarray(result.dual_solution, dtype=np.float64) * PLACEMENT_WEIGHT
-    if len(dual) != families + 2 * places or not np.isfinite(dual).all():
-        dual = np.zeros(families + 2 * places)
-    family_price = np.maximum(0.0, dual[:families])
-    unit_price = np.maximum(0.0, dual[families : families + places])
-    bed_price = np.maximum(0.0, dual[families + places :])
-    x = np.asarray(result.primal_solution, dtype=np.float64)
-    x = np.clip(x, 0.0, 1.0) if len(x) == count else np.zeros(count)
-    return Relaxation(
-        column,
-        x,
-        _net_of_capacity(pairs, unit_price, bed_price),
-        priced_bound(pairs, unit_price, bed_price),
-        family_price,
-        unit_price,
-        bed_price,
-    )
+            shape=(families + 2 * places, count),
+        )
+        program = pdlp.QuadraticProgram()
+        # minimise; values scaled so that one placement is worth about one
+        program.objective_vector = -pairs.value.astype(np.float64) / PLACEMENT_WEIGHT
+        program.constraint_lower_bounds = np.full(families + 2 * places, -np.inf)
+        program.constraint_upper_bounds = np.concatenate(
+            [np.ones(families), pairs.units, pairs.beds]
+        )
+        program.variable_lower_bounds = np.zeros(count)
+        program.variable_upper_bounds = np.ones(count)
+        program.constraint_matrix = matrix
+        self.program = program
+
+    def run(self, deadline: float) -> Relaxation:
+        pairs = self.pairs
+        families, places, count = len(pairs.keys), len(pairs.units), len(pairs.value)
+        params = solvers_pb2.PrimalDualHybridGradientParams()
+        params.termination_criteria.time_sec_limit = max(0.01, deadline - time.perf_counter())
+        params.termination_criteria.simple_optimality_criteria.eps_optimal_relative = 1e-7
+        params.num_threads = self.threads
+        result = pdlp.primal_dual_hybrid_gradient(self.program, params)
+        primal = np.asarray(result.primal_solution, dtype=np.float64)
+        dual = np.asarray(result.dual_solution, dtype=np.float64)
+        usable = (
+            len(primal) == count
+            and len(dual) == families + 2 * places
+            and bool(np.isfinite(primal).all() and np.isfinite(dual).all())
+        )
+        if not usable:  # zero prices still prove a bound
+            primal, dual = np.zeros(count), np.zeros(families + 2 * places)
+        price = -dual * PLACEMENT_WEIGHT
+        family_price = np.maximum(0.0, price[:families])
+        unit_price = np.maximum(0.0, price[families : families + places])
+        bed_price = np.maximum(0.0, price[families + places :])
+        return Relaxation(
+            np.arange(count),
+            np.clip(primal, 0.0, 1.0),
+            _net_of_capacity(pairs, unit_price, bed_price),
+            priced_bound(pairs, unit_price, bed_price),
+            family_price,
+            unit_price,
+            bed_price,
+        )
 
 
 def _best_fill(values: np.ndarray, sizes: np.ndarray, units: int, beds: int) -> float:

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver.plan_bounds import (
+    FirstOrderLp,
     PricedBound,
     Relaxation,
     knapsack_bound,
     lagrangian_bound,
     lp_relaxation,
-    pdlp_relaxation,
     placements_bound,
     prune,
 )
@@ -61,10 +61,13 @@ EXPLAIN_SECONDS = 0.02
 # A generous cost of the min-cost-flow plan and its repair, per pair (1.1 microseconds
 # measured on an idle machine, 1.7 when another process shares the cores).
 FLOW_SECONDS_PER_PAIR = 2.5e-6
-# The share of the time left that first-order steps on the LP get: their prices make both
-# the bound and the min-cost-flow plan at bed prices, while CP-SAT improves little on
-# instances this large.
+# The share of the time left that first-order steps on the LP get on very large instances:
+# their prices make the bound and guide the rounding and the regions' search, which get
+# the rest. (Splitting it, to go on from where it stopped at the end, gave looser bounds.)
 PDLP_SHARE = 0.5
+# How many of its best pairs at the LP's prices an unplaced family is offered when a
+# region's share of a very large plan is solved again.
+PROMISING_PER_FAMILY = 10
 # The share of the working time the candidates may take at most (they need far less
 # unless the instance is huge).
 CANDIDATES_SHARE = 0.7
@@ -121,7 +124,9 @@ def lp_rounding(
     if time.perf_counter() + FLOW_SECONDS_PER_PAIR * len(pairs.value) < deadline:
         plans.append(flow_plan(pairs, relaxation.bed_price, deadline)[0])
     plan = max(plans, key=lambda chosen: int(pairs.value[chosen].sum()))
-    return improve_by_regions(pairs, plan, deadline, workers)
+    promising = np.zeros(len(pairs.value), dtype=bool)
+    promising[top_per_family(pairs, every, relaxation.reduced, PROMISING_PER_FAMILY)] = True
+    return improve_by_regions(pairs, plan, deadline, workers, promising=promising)
 
 
 def vertex_rounding(
@@ -196,9 +201,10 @@ def solve_by_relaxation(
     left = deadline - time.perf_counter()
     lp_deadline = time.perf_counter() + 0.5 * left
     if len(pairs.value) > LP_ROUTE_PAIRS:
-        relaxation = pdlp_relaxation(pairs, time.perf_counter() + PDLP_SHARE * left, workers)
+        relaxation = FirstOrderLp(pairs, workers).run(time.perf_counter() + PDLP_SHARE * left)
         best = min(bound, relaxation.bound)
         chosen = lp_rounding(pairs, relaxation, incumbent_pairs, deadline, workers)
+        prices = (relaxation.unit_price, relaxation.bed_price)
     else:
         every = np.arange(len(pairs.value))
         rating = pairs.value.astype(np.float64) if reduced is None else reduced
@@ -210,16 +216,17 @@ def solve_by_relaxation(
             ]
         )
         relaxation = lp_relaxation(pairs, start, deadline=lp_deadline)
-        tighter = knapsack_bound(
+        knapsack = knapsack_bound(
             pairs,
             relaxation.family_price,
             deadline=time.perf_counter() + 0.15 * (deadline - time.perf_counter()),
         )
-        best = min([bound, relaxation.bound] + ([] if tighter is None else [tighter]))
+        best = min([bound, relaxation.bound] + ([] if knapsack is None else [knapsack]))
         chosen = vertex_rounding(pairs, relaxation, deadline, workers, (1 - gap_tolerance) * best)
+        prices = (relaxation.unit_price, relaxation.bed_price)
     if pairs.value[incumbent_pairs].sum() > pairs.value[chosen].sum():
         chosen = incumbent_pairs
-    return Search(chosen, best, (relaxation.unit_price, relaxation.bed_price))
+    return Search(chosen, best, prices)
 
 
 def search(pairs: Pairs, deadline: float, workers: int, gap_tolerance: float) -> Search:
