@@ -191,13 +191,14 @@ def solve_by_relaxation(
     gap_tolerance: float = DEFAULT_GAP_TOLERANCE,
     reduced: np.ndarray | None = None,
 ) -> Search:
-    """The LP relaxation, its bound and its rounding, improved by CP-SAT until proven within
-    ``gap_tolerance`` or the ``deadline``. Up to :data:`LP_ROUTE_PAIRS` pairs, column
-    generation with a simplex method (GLOP), started from each family's best pairs at the
-    Lagrangian prices (``reduced``) and by value and from the incumbent, then the knapsack
-    bound at its family prices; above, where the simplex method is too slow, first-order
-    steps over every pair (PDLP). The LP gets about half the time left, the knapsack bound
-    at most 15 % of the rest, the rounding what remains."""
+    """The LP relaxation, its bound and its rounding, improved until the ``deadline``. Up to
+    :data:`LP_ROUTE_PAIRS` pairs, column generation with a simplex method (GLOP), started
+    from each family's best pairs at the Lagrangian prices (``reduced``) and by value and
+    from the incumbent, then the knapsack bound at its family prices, and CP-SAT improving
+    the rounded plan until proven within ``gap_tolerance``; above, where the simplex method
+    is too slow, first-order steps over every pair (PDLP), and the rounded plan improved
+    region by region. The LP gets about half the time left, the knapsack bound at most
+    15 % of the rest, the rounding what remains."""
     left = deadline - time.perf_counter()
     lp_deadline = time.perf_counter() + 0.5 * left
     if len(pairs.value) > LP_ROUTE_PAIRS:

@@ -34,6 +34,7 @@ This module names the planner's public entry points; each concern lives in its o
     solver.plan_bounds        Lagrangian, priced, LP (column generation) and knapsack
                               bounds, and pruning by them
     solver.plan_model         the CP-SAT model from named constraint builders, and solving it
+    solver.plan_neighbourhoods  a large plan improved region by region with CP-SAT
     solver.plan_solve         the solve loop (solve), and the LP route with its rounding
     solver.plan_explanations  each placement's reasons, and why a family was left out
     solver.validate           checks any plan against its instance
