@@ -304,6 +304,55 @@ def _instance(requests: list[PlacementRequest], facilities: list[FacilityState])
     )
 
 
+SHORT_OF_TIME = {
+    # too little time for first-order steps at all, or for rounding what they give
+    "no_first_order_steps": "PDLP_MIN_SECONDS",
+    "no_rounding": "ROUNDING_SECONDS_PER_PAIR",
+}
+
+
+@pytest.mark.parametrize("short", list(SHORT_OF_TIME))
+@settings(max_examples=40, deadline=None)
+@given(
+    requests=st.lists(request, min_size=1, max_size=4),
+    facilities=st.lists(facility, min_size=1, max_size=4),
+)
+def test_the_first_order_route_short_of_time_still_improves_the_plan(
+    short: str, requests: list[PlacementRequest], facilities: list[FacilityState]
+) -> None:
+    """When the time left is too short for PDLP, or for rounding its solution, the route
+    for very large instances improves the incumbent region by region instead of returning
+    it as it is. With every facility in one region that search is exact, so from an empty
+    plan it reaches the optimum; the plan stays valid and the bound holds."""
+    import math
+    import time
+
+    from solver.plan_pairs import pair_arrays
+    from solver.plan_solve import solve_by_relaxation
+
+    instance = _instance(requests, [replace(f, region=REGIONS[0]) for f in facilities])
+    pairs = pair_arrays(instance, candidate_arrays(instance)[0])
+    optimum = brute_force(instance)
+    names = ("LP_ROUTE_PAIRS", SHORT_OF_TIME[short])
+    kept = {name: getattr(plan_solve, name) for name in names}
+    plan_solve.LP_ROUTE_PAIRS = -1  # every instance takes the first-order route
+    setattr(plan_solve, SHORT_OF_TIME[short], math.inf)
+    try:
+        found = solve_by_relaxation(
+            pairs, np.zeros(0, dtype=np.int64), math.inf, time.perf_counter() + 2.0, workers=1
+        )
+    finally:
+        for name, value in kept.items():
+            setattr(plan_solve, name, value)
+    chosen = found.chosen
+    families = pairs.family[chosen]
+    assert len(set(families.tolist())) == len(families)
+    units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
+    beds = np.bincount(pairs.facility[chosen], pairs.persons[chosen], minlength=len(pairs.beds))
+    assert (units <= pairs.units).all() and (beds <= pairs.beds).all()
+    assert int(pairs.value[chosen].sum()) == optimum <= found.bound + 1e-6
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     requests=st.lists(request, min_size=1, max_size=4),
