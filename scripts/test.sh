@@ -23,4 +23,8 @@ if ! command -v pg_isready >/dev/null || ! pg_isready -q -h 127.0.0.1 -p 5432; t
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
-exec .venv/bin/python -m pytest -n 2 "$@"
+.venv/bin/python -m pytest -n 2 --ignore=tests/test_plan_time_limits.py "$@"
+# The planner's time limits are measured with both cores to themselves: beside another
+# worker's CP-SAT, two solver threads on two cores share them with two more, and the wall
+# time measures the scheduler rather than the planner.
+exec .venv/bin/python -m pytest -p no:xdist tests/test_plan_time_limits.py "$@"

@@ -98,6 +98,12 @@ class Search:
     prices: tuple[np.ndarray, np.ndarray]
 
 
+def no_prices(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Zero prices on every facility's units and beds: what a search that computed none
+    passes on (any non-negative prices start the weighted bound)."""
+    return np.zeros(len(pairs.units)), np.zeros(len(pairs.units))
+
+
 def close_enough(value: float, bound: float, tolerance: float) -> bool:
     """Is a plan worth ``value`` proven within ``tolerance`` of the ``bound``?"""
     return bound - value < 1 or bound - value <= tolerance * bound
@@ -209,14 +215,14 @@ def solve_by_relaxation(
     the rounded plan until proven within ``gap_tolerance``; above, where the simplex method
     is too slow, first-order steps over every pair (PDLP), and the rounded plan improved
     region by region. The LP gets about half the time left, the knapsack bound at most
-    15 % of the rest, the rounding what remains."""
+    15 % of the rest, the rounding what remains. With too little time for PDLP, or for
+    rounding its solution, the incumbent is improved region by region instead."""
     left = deadline - time.perf_counter()
     lp_deadline = time.perf_counter() + 0.5 * left
     if len(pairs.value) > LP_ROUTE_PAIRS:
         if PDLP_SHARE * left < PDLP_MIN_SECONDS:
             chosen = improve_by_regions(pairs, incumbent_pairs, deadline, workers)
-            no_prices = (np.zeros(len(pairs.units)), np.zeros(len(pairs.units)))
-            return Search(chosen, bound, no_prices)
+            return Search(chosen, bound, no_prices(pairs))
         pdlp_deadline = time.perf_counter() + PDLP_SHARE * left - PDLP_OVERRUN_SECONDS
         relaxation = FirstOrderLp(pairs, workers).run(pdlp_deadline)
         best = min(bound, relaxation.bound)
@@ -260,8 +266,6 @@ def search(pairs: Pairs, deadline: float, workers: int, gap_tolerance: float) ->
     cannot improve on the incumbent, so CP-SAT's optimum on what is left, or the incumbent
     if better, is optimal for the whole instance. If too much is left, the LP relaxation
     bounds the instance and its rounding gives the plan."""
-    places = len(pairs.units)
-    no_prices = (np.zeros(places), np.zeros(places))
     chosen = greedy(pairs, deadline)
     best_value = np.zeros(len(pairs.keys))
     np.maximum.at(best_value, pairs.family, pairs.value.astype(np.float64))
@@ -274,13 +278,13 @@ def search(pairs: Pairs, deadline: float, workers: int, gap_tolerance: float) ->
         return close_enough(value(chosen), bound, gap_tolerance)
 
     if done() or time.perf_counter() + FLOW_SECONDS_PER_PAIR * len(pairs.value) > deadline:
-        return Search(chosen, bound, no_prices)
+        return Search(chosen, bound, no_prices(pairs))
     repaired, flow_bound = flow_plan(pairs, deadline=deadline)
     if value(repaired) > value(chosen):
         chosen = repaired
     bound = min(bound, flow_bound)
     if done():
-        return Search(chosen, bound, no_prices)
+        return Search(chosen, bound, no_prices(pairs))
     if len(pairs.value) > LP_ROUTE_PAIRS:
         return solve_by_relaxation(pairs, chosen, bound, deadline, workers, gap_tolerance)
     priced: PricedBound = lagrangian_bound(

@@ -4,6 +4,9 @@ past it, model building, LP and bounds included, and what it returns is a valid 
 On the benchmark's 2,000-facility synthetic network (seed 1): 2,000 families at 1 s, the
 issue's case; 6,000 families, too many to examine in 1 s; and a limit shorter than the time
 set aside for writing reasons, where no family can be examined at all.
+
+`scripts/test.sh` runs this module on its own, after the parallel run: the limits are
+promised for a solve with its cores to itself.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from broker.settings import PROJECT_ROOT
 from solver import plan_solve
 from solver.instance import FacilityState, Family, Needs, Person, PlacementRequest
 from solver.plan_candidates import candidate_arrays
+from solver.plan_pairs import Pairs
 from solver.plans import (
     RISK_WEIGHT,
     Assignment,
@@ -304,6 +305,16 @@ def _instance(requests: list[PlacementRequest], facilities: list[FacilityState])
     )
 
 
+def assert_fits(pairs: Pairs, chosen: np.ndarray) -> None:
+    """Chosen pair indices place each family at most once and keep every facility's free
+    units and beds."""
+    families = pairs.family[chosen]
+    assert len(set(families.tolist())) == len(families)
+    units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
+    beds = np.bincount(pairs.facility[chosen], pairs.persons[chosen], minlength=len(pairs.beds))
+    assert (units <= pairs.units).all() and (beds <= pairs.beds).all()
+
+
 SHORT_OF_TIME = {
     # too little time for first-order steps at all, or for rounding what they give
     "no_first_order_steps": "PDLP_MIN_SECONDS",
@@ -345,11 +356,7 @@ def test_the_first_order_route_short_of_time_still_improves_the_plan(
         for name, value in kept.items():
             setattr(plan_solve, name, value)
     chosen = found.chosen
-    families = pairs.family[chosen]
-    assert len(set(families.tolist())) == len(families)
-    units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
-    beds = np.bincount(pairs.facility[chosen], pairs.persons[chosen], minlength=len(pairs.beds))
-    assert (units <= pairs.units).all() and (beds <= pairs.beds).all()
+    assert_fits(pairs, chosen)
     assert int(pairs.value[chosen].sum()) == optimum <= found.bound + 1e-6
 
 
@@ -376,11 +383,7 @@ def test_improving_by_regions_keeps_the_plan_valid_and_never_worse(
     pairs = pair_arrays(instance, candidate_arrays(instance)[0])
     start = np.zeros(0, dtype=np.int64)
     chosen = improve_by_regions(pairs, start, time.perf_counter() + 0.4, workers=1)
-    families = pairs.family[chosen]
-    assert len(set(families.tolist())) == len(families)
-    units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
-    beds = np.bincount(pairs.facility[chosen], pairs.persons[chosen], minlength=len(pairs.beds))
-    assert (units <= pairs.units).all() and (beds <= pairs.beds).all()
+    assert_fits(pairs, chosen)
     value = int(pairs.value[chosen].sum())
     assert 0 <= value <= brute_force(instance)
     if one_region:
@@ -415,11 +418,7 @@ def test_the_relaxation_path_gives_valid_plans_and_true_bounds(
         gap_tolerance=0.0,
     )
     chosen, bound = found.chosen, found.bound
-    families = pairs.family[chosen]
-    assert len(set(families.tolist())) == len(families)
-    units = np.bincount(pairs.facility[chosen], minlength=len(pairs.units))
-    beds = np.bincount(pairs.facility[chosen], pairs.persons[chosen], minlength=len(pairs.beds))
-    assert (units <= pairs.units).all() and (beds <= pairs.beds).all()
+    assert_fits(pairs, chosen)
     assert int(pairs.value[chosen].sum()) <= optimum <= bound + 1e-6
     # with at most four facilities the second rounding step sees every pair: it is exact
     assert int(pairs.value[chosen].sum()) == optimum
