@@ -360,6 +360,34 @@ def test_the_first_order_route_short_of_time_still_improves_the_plan(
     assert int(pairs.value[chosen].sum()) == optimum <= found.bound + 1e-6
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    requests=st.lists(request, min_size=1, max_size=4),
+    facilities=st.lists(facility, min_size=1, max_size=4),
+)
+def test_the_weighted_bound_without_time_counts_every_family_with_a_place(
+    requests: list[PlacementRequest], facilities: list[FacilityState]
+) -> None:
+    """With its deadline already past, the bound on risk-weighted placements takes no
+    priced step: it is the weight of every family with at least one feasible place, and
+    still no plan places more."""
+    import time
+
+    from solver.plan_bounds import placements_bound
+    from solver.plan_pairs import pair_arrays
+    from solver.plan_solve import no_prices
+
+    instance = _instance(requests, facilities)
+    found = candidate_arrays(instance)[0]
+    pairs = pair_arrays(instance, found)
+    past = time.perf_counter() - 1.0
+    with_a_place = {key for key, places in found.items() if len(places.scores)}
+    weights = {d.key: RISK_WEIGHT[d.request.risk] for d in instance.demands}
+    expected = sum(weights[key] for key in with_a_place)
+    assert placements_bound(pairs, no_prices(pairs), 0, deadline=past) == expected
+    assert expected >= best_weighted_placements(instance)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     requests=st.lists(request, min_size=1, max_size=4),
